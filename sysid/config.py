@@ -1,0 +1,73 @@
+"""The YAML fit config (`--config fit.yaml`): parameter bounds and how the fit runs.
+
+Example:
+
+    params:                       # glob over canonical names -> initial / lower / upper
+      damping@*: {upper: 2.0}
+      mass@upper: {initial: 1.0, lower: 0.5, upper: 3.0}
+      delay: {upper: 0.05}
+    horizons: [0.25, 1.0]         # s, window length of each stage, shortest first
+    max_windows: 8                # windows per early stage
+    optimizer: cmaes+lsq
+    optimizer_options:
+      cmaes: {popsize: 12, max_evaluations: 800}
+      lsq: {max_iterations: 30}
+    refine_states: true
+    seed: 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import yaml
+
+from sysid.errors import UserError
+from sysid.fit import FitConfig
+
+RUN_KEYS = {f.name for f in dataclasses.fields(FitConfig)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigFile:
+    """A parsed config file: parameter overrides and FitConfig fields."""
+
+    params: dict[str, dict[str, Any]]
+    run: dict[str, Any]
+
+
+def load_config(path: str | os.PathLike | None) -> ConfigFile:
+    """Read and validate a config file (None: the defaults). Raises UserError naming the file and key."""
+    if path is None:
+        return ConfigFile({}, {})
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except OSError as error:
+        raise UserError(f"{path}: cannot read the config file ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise UserError(f"{path}: not valid YAML{line}: {getattr(error, 'problem', error)}") from None
+    if raw is None:
+        return ConfigFile({}, {})
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: the config must be a mapping of keys to values, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - RUN_KEYS - {"params"})
+    if unknown:
+        raise UserError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: params, {', '.join(sorted(RUN_KEYS))}")
+    params = raw.get("params") or {}
+    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+        raise UserError(f"{path}: 'params' must map parameter names or globs to {{initial, lower, upper}}")
+    run = {k: v for k, v in raw.items() if k != "params"}
+    if "horizons" in run:
+        try:
+            run["horizons"] = tuple(float(h) for h in run["horizons"])
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: 'horizons' must be a list of seconds, got {run['horizons']!r}") from None
+    for key, kind in (("max_windows", int), ("seed", int), ("nthread", int), ("refine_states", bool), ("optimizer", str), ("optimizer_options", dict)):
+        if key in run and run[key] is not None and not isinstance(run[key], kind):
+            raise UserError(f"{path}: '{key}' must be {kind.__name__}, got {run[key]!r}")
+    return ConfigFile(params, run)

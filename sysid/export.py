@@ -1,0 +1,117 @@
+"""Fit outputs: calibrated MJCF, result.json (DESIGN.md contract) and figures, written atomically."""
+
+from __future__ import annotations
+
+import copy
+import os
+import pathlib
+import sys
+from collections.abc import Sequence
+
+import mujoco
+import numpy as np
+
+from sysid import io, report
+from sysid.fit import FitConfig, FitResult
+from sysid.params import KINDS
+from sysid.version import __version__
+
+ASSET_DIRS = ("meshdir", "texturedir")
+
+
+def calibrated_xml(model_path: str | os.PathLike, model: mujoco.MjModel, result: FitResult, *, provenance: str) -> str:
+    """The input MJCF with the fitted values written in, as XML text.
+
+    It compiles to the same model as the input except for the fitted values (checked here:
+    a mismatch is a bug and raises RuntimeError). Asset folders become absolute so the file
+    loads from any output folder. The fitted delay is not written into the model (it lives in
+    result.json and is applied by sysid's simulator).
+    """
+    spec = mujoco.MjSpec.from_file(str(model_path))
+    base = pathlib.Path(model_path).resolve().parent
+    for attr in ASSET_DIRS:
+        folder = getattr(spec, attr) or ""
+        if not os.path.isabs(folder):
+            setattr(spec, attr, str(base / folder))
+    result.params.write_spec(spec, model, result.values)
+    compiled = spec.compile()
+    expected = copy.copy(model)
+    result.params.write(expected, result.values, mujoco.MjData(expected))
+    for field in ("dof_damping", "dof_frictionloss", "dof_armature", "jnt_stiffness", "body_mass", "body_inertia",
+                  "body_ipos", "actuator_gainprm", "actuator_biasprm", "actuator_gear", "dof_invweight0"):
+        if not np.allclose(getattr(compiled, field), getattr(expected, field), rtol=1e-9, atol=1e-12):
+            raise RuntimeError(f"export bug: {field} of the calibrated model differs from the fitted model")
+    xml = spec.to_xml()
+    head, _, rest = xml.partition("\n")
+    if head.startswith("<?xml"):
+        return f"{head}\n<!-- {provenance} -->\n{rest}"
+    return f"<!-- {provenance} -->\n{xml}"
+
+
+def result_dict(result: FitResult, *, model_path: str, log_paths: Sequence[str], config: FitConfig, command: str | None = None) -> dict:
+    """result.json as a dict: the DESIGN.md fields first, then sysid's additions."""
+    unc = result.uncertainty
+    params = {}
+    for i, p in enumerate(result.params):
+        params[p.name] = {
+            "value": result.values[i], "initial": p.initial, "lower": p.lower, "upper": p.upper,
+            "std": unc.std[i], "ci95": list(unc.ci95[i]), "unit": KINDS[p.kind].unit,
+        }
+    return {
+        "params": params,
+        "loss": {"initial": result.loss_initial, "final": result.loss_final},
+        "rmse": result.rmse_final,
+        "optimizer": result.optimizer,
+        "evaluations": result.evaluations,
+        "sim_steps": result.sim_steps,
+        "wall_time_s": result.wall_time_s,
+        "model": str(model_path),
+        "logs": [str(p) for p in log_paths],
+        "seed": config.seed,
+        "version": __version__,
+        "rmse_initial": result.rmse_initial,
+        "rmse_horizon_s": result.horizon,
+        "correlation": {"names": result.params.names, "matrix": unc.correlation},
+        "residual_scale": unc.residual_scale,
+        "rollout_time_s": result.rollout_time_s,
+        "interrupted": result.interrupted,
+        "stages": result.stages,
+        "config": {"horizons": list(config.horizons), "max_windows": config.max_windows, "optimizer": config.optimizer,
+                   "optimizer_options": config.optimizer_options, "refine_states": config.refine_states},
+        "command": command if command is not None else " ".join(sys.argv),
+        "mujoco_version": mujoco.__version__,
+    }
+
+
+def fit_traces(result: FitResult) -> list[report.Trace]:
+    """Logged vs simulated (before / after) signals over the polish windows, one trace per log and signal."""
+    win = result.windows
+    traces = []
+    for t, track in enumerate(result.tracks):
+        for s, signal in enumerate(track.signals):
+            mask = (win.entry_track == t) & (win.entry_signal == s)
+            order = np.argsort(win.entry_row[mask], kind="stable")
+            rows = win.entry_row[mask][order]
+            traces.append(report.Trace(
+                log_name=os.path.basename(track.source), signal=signal, time=track.time[rows],
+                logged=win.entry_target[mask][order], before=result.simulated[0][mask][order],
+                after=result.simulated[1][mask][order], unit=track.units[s],
+            ))
+    return traces
+
+
+def write_outputs(out: str | os.PathLike, *, model_path: str, model: mujoco.MjModel, log_paths: Sequence[str],
+                  result: FitResult, config: FitConfig, command: str | None = None) -> dict:
+    """Write calibrated.xml, result.json, fit.png and convergence.png into `out`; return result.json's dict."""
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = result_dict(result, model_path=model_path, log_paths=log_paths, config=config, command=command)
+    provenance = (f"calibrated by sysid {__version__} from {model_path} with logs {', '.join(map(str, log_paths))}; "
+                  f"params {', '.join(result.params.names)}; optimizer {result.optimizer}; seed {config.seed}")
+    io.write_text(out / "calibrated.xml", calibrated_xml(model_path, model, result, provenance=provenance))
+    io.write_json(out / "result.json", summary)
+    title = f"{os.path.basename(str(model_path))}: {result.horizon:g} s windows, sysid {__version__}"
+    report.plot_fit(out / "fit.png", fit_traces(result), title=title)
+    if result.history:
+        report.plot_history(out / "convergence.png", result.history)
+    return summary

@@ -1,0 +1,177 @@
+"""Multiple-shooting rollout loss: logs cut into windows, each simulated from its logged state.
+
+A `ShootingLoss` holds the windows of one horizon stage. Every window starts from the filtered
+logged state at its first row (optionally refined by per-window offsets), runs the model for
+the horizon on the model timestep, and is compared with the log at the logged times (linear
+interpolation between model steps, so irregular timestamps are fine). Each residual is divided
+by its signal's noise level, so a perfect model scores a mean square of about 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from sysid.sim import Simulator, held_controls
+from sysid.track import Track
+
+DIVERGED_RESIDUAL = 1e4  # residual given to every entry of a diverged window (mean square 1e8)
+
+
+@dataclasses.dataclass(frozen=True)
+class Windows:
+    """The windows of one stage, flattened over all tracks.
+
+    Attributes:
+      track: (W,) which track each window belongs to.
+      start: (W,) first log row of each window.
+      nstep: model steps simulated per window.
+      entry_window, entry_step, entry_frac, entry_state: (m,) for every compared (row, signal):
+        its window, the model step before it, the interpolation weight of the step after it,
+        and the state entry it is compared with.
+      entry_target, entry_sigma: (m,) the logged value and its noise level.
+      entry_track, entry_row, entry_signal: (m,) where the entry comes from, for reports.
+    """
+
+    track: np.ndarray
+    start: np.ndarray
+    nstep: int
+    entry_window: np.ndarray
+    entry_step: np.ndarray
+    entry_frac: np.ndarray
+    entry_state: np.ndarray
+    entry_target: np.ndarray
+    entry_sigma: np.ndarray
+    entry_track: np.ndarray
+    entry_row: np.ndarray
+    entry_signal: np.ndarray
+
+
+def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows: int | None = None) -> Windows:
+    """Cut tracks into back-to-back windows of `horizon` seconds (the last may be shorter).
+
+    With `max_windows`, keep that many, evenly spread over all windows, to bound the cost of
+    early stages. `dt` is the model timestep in seconds.
+    """
+    starts: list[tuple[int, int]] = []
+    for t, track in enumerate(tracks):
+        row = 0
+        while row < len(track.time) - 1:
+            starts.append((t, row))
+            row = int(np.searchsorted(track.time, track.time[row] + horizon - 1e-9 * horizon, side="right"))
+            row = max(row - 1, starts[-1][1] + 1)
+    if max_windows is not None and len(starts) > max_windows:
+        keep = np.unique(np.round(np.linspace(0, len(starts) - 1, max_windows)).astype(int))
+        starts = [starts[i] for i in keep]
+    nstep = int(np.ceil(horizon / dt - 1e-9))
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("window", "step", "frac", "state", "target", "sigma", "track", "row", "signal")}
+    for w, (t, row) in enumerate(starts):
+        track = tracks[t]
+        elapsed = track.time - track.time[row]
+        rows = np.flatnonzero((elapsed > 0) & (elapsed <= nstep * dt * (1 + 1e-9)))
+        position = np.minimum(elapsed[rows] / dt, nstep)
+        step = np.minimum(np.floor(position).astype(int), nstep - 1)
+        frac = position - step
+        nsig = len(track.signals)
+        columns["window"].append(np.full(rows.size * nsig, w))
+        columns["step"].append(np.repeat(step, nsig))
+        columns["frac"].append(np.repeat(frac, nsig))
+        columns["state"].append(np.tile(track.state_index, rows.size))
+        columns["target"].append(track.values[rows].ravel())
+        columns["sigma"].append(np.tile(track.sigma, rows.size))
+        columns["track"].append(np.full(rows.size * nsig, t))
+        columns["row"].append(np.repeat(rows, nsig))
+        columns["signal"].append(np.tile(np.arange(nsig), rows.size))
+    flat = {k: np.concatenate(v) for k, v in columns.items()}
+    return Windows(
+        track=np.array([t for t, _ in starts]),
+        start=np.array([r for _, r in starts]),
+        nstep=nstep,
+        **{f"entry_{k}": v for k, v in flat.items()},
+    )
+
+
+class ShootingLoss:
+    """Normalised residuals of candidate parameter values over one stage's windows.
+
+    Args:
+      sim: the simulator (model, parameters, thread pool).
+      tracks: the bound logs.
+      horizon: s, window length.
+      max_windows: keep at most this many windows (evenly spread).
+    """
+
+    def __init__(self, sim: Simulator, tracks: list[Track], horizon: float, *, max_windows: int | None = None):
+        self.sim = sim
+        self.tracks = tracks
+        self.horizon = horizon
+        dt = sim.model.opt.timestep
+        self.windows = win = make_windows(tracks, horizon, dt, max_windows=max_windows)
+        self.n_windows = len(win.track)
+        self.m = len(win.entry_target)
+        self.initial = sim.initial_states(
+            np.stack([tracks[t].qpos[r] for t, r in zip(win.track, win.start)]),
+            np.stack([tracks[t].qvel[r] for t, r in zip(win.track, win.start)]),
+        )
+        nx = {len(tr.refine_index) for tr in tracks}
+        if len(nx) != 1:
+            raise ValueError("all logs of one fit must log the same joints")
+        self.refine_index = np.stack([tracks[t].refine_index for t in win.track])  # (W, nx)
+        self.refine_scale = np.stack([tracks[t].refine_scale for t in win.track])  # (W, nx)
+        self.nx = self.refine_index.shape[1]
+        self._starts = np.array([tracks[t].time[r] for t, r in zip(win.track, win.start)])
+        self._fixed_controls = None if sim.params.delay_index is not None else self.controls(0.0)
+
+    def controls(self, delay: float) -> np.ndarray:
+        """(W, nstep, nu) controls of every window for an actuation delay in seconds."""
+        dt = self.sim.model.opt.timestep
+        out = np.empty((self.n_windows, self.windows.nstep, self.sim.model.nu))
+        for t, track in enumerate(self.tracks):
+            mine = self.windows.track == t
+            if mine.any():
+                out[mine] = held_controls(track.time, track.ctrl, self._starts[mine], self.windows.nstep, dt, delay)
+        return out
+
+    def simulate(self, values: np.ndarray, offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Simulated value of every entry for C candidates.
+
+        Args:
+          values: (C, n) parameter values.
+          offsets: optional (C, W, nx) window start-state refinements, in units of refine_scale.
+        Returns:
+          (C, m) simulated entries and (C, W) False where a window diverged.
+        """
+        ncand, nwin, win = len(values), self.n_windows, self.windows
+        models = self.sim.candidate_models(values)
+        batch_models = [model for model in models for _ in range(nwin)]
+        initial = np.repeat(self.initial[None], ncand, axis=0)  # (C, W, nstate)
+        if offsets is not None:
+            rows = np.arange(nwin)[:, None]
+            initial[:, rows, self.refine_index] += offsets * self.refine_scale
+        if self._fixed_controls is not None:
+            control = np.broadcast_to(self._fixed_controls[None], (ncand, *self._fixed_controls.shape))
+        else:
+            control = np.stack([self.controls(float(v[self.sim.params.delay_index])) for v in values])
+        states, ok = self.sim.rollout(
+            batch_models, initial.reshape(ncand * nwin, -1), control.reshape(ncand * nwin, win.nstep, -1)
+        )
+        states = states.reshape(ncand, nwin, win.nstep + 1, -1)
+        lo = states[:, win.entry_window, win.entry_step, win.entry_state]
+        hi = states[:, win.entry_window, win.entry_step + 1, win.entry_state]
+        return lo + win.entry_frac * (hi - lo), ok.reshape(ncand, nwin)
+
+    def residuals(self, values: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+        """(C, n) values [, (C, W, nx) offsets] -> (C, m) residuals (simulated - logged) / sigma."""
+        simulated, ok = self.simulate(values, offsets)
+        r = (simulated - self.windows.entry_target) / self.windows.entry_sigma
+        bad = ~ok[:, self.windows.entry_window] | ~np.isfinite(r)
+        r[bad] = DIVERGED_RESIDUAL
+        return r
+
+    def rmse(self, simulated: np.ndarray) -> dict[str, float]:
+        """(m,) simulated entries -> RMSE of each signal name over all tracks (signal units)."""
+        win = self.windows
+        error = simulated - win.entry_target
+        names = np.array([self.tracks[t].signals[s] for t, s in zip(win.entry_track, win.entry_signal)])
+        return {name: float(np.sqrt(np.mean(error[names == name] ** 2))) for name in dict.fromkeys(names)}

@@ -1,0 +1,22 @@
+"""Loading the user's MJCF model with a one-line error."""
+
+from __future__ import annotations
+
+import os
+
+import mujoco
+
+from sysid.errors import UserError
+
+
+def load_model(path: str | os.PathLike) -> mujoco.MjModel:
+    """Compile an MJCF (or MJB) file; a missing or invalid file raises UserError naming it."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: model file not found")
+    try:
+        if str(path).endswith(".mjb"):
+            return mujoco.MjModel.from_binary_path(str(path))
+        return mujoco.MjModel.from_xml_path(str(path))
+    except ValueError as error:
+        message = " ".join(str(error).split())
+        raise UserError(f"{path}: cannot load the model: {message}") from None

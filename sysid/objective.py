@@ -1,0 +1,91 @@
+"""`Objective`: what every optimizer minimises — batched residuals of a decision vector.
+
+The decision vector is x = [u, s]: u (n,) the parameters in the normalised unit box of
+`ParamSet`, and, when start states are refined, s (W * nx,) the offsets of every window's
+start state in units of its noise level. The objective counts evaluations, keeps the best
+point seen (so Ctrl-C can still return it) and reports progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sysid.loss import ShootingLoss
+
+FD_STEP_PARAM = 1e-6  # forward-difference step in u (the unit box)
+FD_STEP_STATE = 1e-3  # forward-difference step in s (noise standard deviations)
+
+
+class Objective:
+    """Residuals r(x) of a stage's shooting loss; loss(x) = mean(r^2).
+
+    Args:
+      loss: the stage's shooting loss.
+      refine_states: also optimise every window's start state (adds W * nx variables).
+      on_evaluate: called with (evaluations so far, best loss so far) after each batch.
+    """
+
+    def __init__(self, loss: ShootingLoss, *, refine_states: bool = False, on_evaluate: Callable[[int, float], None] | None = None):
+        self.shooting = loss
+        self.params = loss.sim.params
+        self.n = len(self.params)
+        self.refine_states = refine_states
+        self.n_state = loss.n_windows * loss.nx if refine_states else 0
+        self.dim = self.n + self.n_state
+        self.lower = np.concatenate([np.zeros(self.n), np.full(self.n_state, -np.inf)])
+        self.upper = np.concatenate([np.ones(self.n), np.full(self.n_state, np.inf)])
+        self.m = loss.m
+        self.evaluations = 0
+        self.best_x: np.ndarray | None = None
+        self.best_loss = np.inf
+        self.on_evaluate = on_evaluate
+
+    def start(self, u: np.ndarray) -> np.ndarray:
+        """(n,) parameters in the unit box -> (dim,) decision vector with zero state offsets."""
+        return np.concatenate([u, np.zeros(self.n_state)])
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        """(B, dim) decision vectors -> (B, m) normalised residuals (one batched rollout)."""
+        x = np.atleast_2d(x)
+        values = self.params.from_unit(x[:, : self.n])
+        offsets = x[:, self.n :].reshape(len(x), self.shooting.n_windows, self.shooting.nx) if self.refine_states else None
+        r = self.shooting.residuals(values, offsets)
+        self._record(x, np.mean(r**2, axis=1))
+        return r
+
+    def loss(self, x: np.ndarray) -> np.ndarray:
+        """(B, dim) -> (B,) mean squared normalised residual."""
+        return np.mean(self.residuals(x) ** 2, axis=1)
+
+    def jacobian(self, x: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """(m, dim) forward-difference Jacobian at x (with r = residuals(x)), as ONE batched rollout.
+
+        A window's residuals depend only on its own start state, so the offsets of one state
+        entry in all windows are perturbed together in a single candidate: the batch holds
+        n + nx candidates however many windows there are.
+        """
+        n, nx, nwin = self.n, self.shooting.nx, self.shooting.n_windows
+        steps = np.where(x[:n] + FD_STEP_PARAM <= 1.0, FD_STEP_PARAM, -FD_STEP_PARAM)
+        batch = np.repeat(x[None], n + (nx if self.refine_states else 0), axis=0)
+        batch[np.arange(n), np.arange(n)] += steps
+        if self.refine_states:
+            for k in range(nx):
+                batch[n + k, n + k :: nx] += FD_STEP_STATE
+        diff = self.residuals(batch) - r[None]
+        jac = np.zeros((self.m, self.dim))
+        jac[:, :n] = (diff[:n] / steps[:, None]).T
+        if self.refine_states:
+            window = self.shooting.windows.entry_window
+            for k in range(nx):
+                jac[np.arange(self.m), n + window * nx + k] = diff[n + k] / FD_STEP_STATE
+        return jac
+
+    def _record(self, x: np.ndarray, losses: np.ndarray) -> None:
+        self.evaluations += len(x)
+        i = int(np.argmin(losses))
+        if losses[i] < self.best_loss:
+            self.best_loss, self.best_x = float(losses[i]), x[i].copy()
+        if self.on_evaluate is not None:
+            self.on_evaluate(self.evaluations, self.best_loss)

@@ -1,0 +1,437 @@
+"""Parameters: what a fit may change in a MuJoCo model, with bounds and a search transform.
+
+`parse_params("friction,mass@upper", model)` turns the `--params` grammar (`KIND[@TARGET]`,
+TARGET a name or glob) into a `ParamSet`: one `Param` record per fitted number, named
+`KIND@TARGET` with the canonical kind (`frictionloss@elbow` even when the user typed
+`friction`). A `ParamSet` maps values to a normalised search vector `u` in [0, 1]^n and back,
+writes candidate values straight into `MjModel` arrays (no recompilation), and writes
+final values into an `MjSpec` for export.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import mujoco
+import numpy as np
+
+from sysid.errors import UserError
+
+Element = Literal["joint", "body", "actuator", "global"]
+Transform = Literal["log", "linear"]
+
+# Log-transformed parameters whose lower bound is 0 are searched as log(value + floor) with
+# floor = FLOOR_FRACTION * upper, so 0 stays reachable while the search stays log-like.
+FLOOR_FRACTION = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """One row of DESIGN.md's parameter table.
+
+    Attributes:
+      element: what TARGET names.
+      nonnegative: True for quantities that are >= 0 (searched in log space from 0);
+        False for strictly positive scale-like ones (searched in log space from lower > 0);
+        None for signed ones (searched linearly).
+      fallback_upper: default upper bound when the model's value is 0 (units of the kind).
+      unit: for reports.
+    """
+
+    element: Element
+    nonnegative: bool | None
+    fallback_upper: float
+    unit: str
+
+
+KINDS: dict[str, Kind] = {
+    "damping": Kind("joint", True, 10.0, "N m s/rad"),
+    "frictionloss": Kind("joint", True, 10.0, "N m"),
+    "armature": Kind("joint", True, 1.0, "kg m^2"),
+    "stiffness": Kind("joint", True, 1000.0, "N m/rad"),
+    "mass": Kind("body", False, 0.0, "kg"),
+    "inertia": Kind("body", False, 0.0, "x"),
+    "com": Kind("body", None, 0.0, "m"),
+    "kp": Kind("actuator", False, 0.0, "N m/rad"),
+    "kv": Kind("actuator", True, 100.0, "N m s/rad"),
+    "gear": Kind("actuator", None, 0.0, "x"),
+    "delay": Kind("global", True, 0.1, "s"),
+}
+ALIASES = {"friction": "frictionloss"}
+DEFAULT_RANGE_FACTOR = 10.0  # default bounds: [initial / 10, initial * 10] (or [0, 10 * initial])
+AXES = "xyz"
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One fitted number.
+
+    Attributes:
+      name: canonical output name, e.g. "damping@elbow", "com@fore.x", "delay".
+      kind: canonical kind (a key of KINDS).
+      target: MJCF element name ("" for delay).
+      index: component (0 except com's axis 0..2).
+      initial: starting value, in the kind's unit.
+      lower, upper: bounds, in the kind's unit.
+      transform: "log" (search log(value + floor)) or "linear".
+    """
+
+    name: str
+    kind: str
+    target: str
+    index: int
+    initial: float
+    lower: float
+    upper: float
+    transform: Transform
+
+    def __post_init__(self):
+        if not (np.isfinite(self.lower) and np.isfinite(self.upper) and self.lower < self.upper):
+            raise UserError(f"parameter {self.name}: bounds must satisfy lower < upper, got [{self.lower}, {self.upper}]")
+        if not self.lower <= self.initial <= self.upper:
+            raise UserError(
+                f"parameter {self.name}: initial value {self.initial:g} is outside its bounds "
+                f"[{self.lower:g}, {self.upper:g}]; set 'initial' or the bounds in --config"
+            )
+        if self.transform == "log" and self.lower < 0:
+            raise UserError(f"parameter {self.name}: a log-scaled parameter needs lower >= 0, got {self.lower}")
+
+    @property
+    def floor(self) -> float:
+        """Offset added before the log so that a lower bound of 0 is reachable."""
+        return FLOOR_FRACTION * self.upper if self.transform == "log" and self.lower == 0 else 0.0
+
+    def to_z(self, value: np.ndarray | float) -> np.ndarray:
+        return np.log(np.asarray(value) + self.floor) if self.transform == "log" else np.asarray(value, float)
+
+    def from_z(self, z: np.ndarray | float) -> np.ndarray:
+        return np.exp(z) - self.floor if self.transform == "log" else np.asarray(z, float)
+
+
+class ParamSet(Sequence[Param]):
+    """An ordered set of parameters and the normalised search space u in [0, 1]^n.
+
+    u = (z - z(lower)) / (z(upper) - z(lower)) with z the parameter's transform, so every
+    optimizer sees a unit box whatever the units and scales.
+    """
+
+    def __init__(self, params: Sequence[Param]):
+        self.params = tuple(params)
+        names = [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise UserError(f"parameter {dup} is listed twice in --params")
+        self._zlo = np.array([p.to_z(p.lower) for p in self.params], float)
+        self._zhi = np.array([p.to_z(p.upper) for p in self.params], float)
+        self._writers: dict[int, list[Callable[[mujoco.MjModel, float], None]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __getitem__(self, i):
+        return self.params[i]
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    @property
+    def initial(self) -> np.ndarray:
+        """(n,) initial values."""
+        return np.array([p.initial for p in self.params])
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.array([p.lower for p in self.params])
+
+    @property
+    def upper(self) -> np.ndarray:
+        return np.array([p.upper for p in self.params])
+
+    @property
+    def delay_index(self) -> int | None:
+        """Position of the `delay` parameter, or None when the delay is not fitted."""
+        return next((i for i, p in enumerate(self.params) if p.kind == "delay"), None)
+
+    def to_unit(self, values: np.ndarray) -> np.ndarray:
+        """([B,] n) values -> ([B,] n) normalised search coordinates u."""
+        z = np.stack([p.to_z(v) for p, v in zip(self.params, np.moveaxis(np.asarray(values, float), -1, 0))], -1)
+        return (z - self._zlo) / (self._zhi - self._zlo)
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        """([B,] n) normalised coordinates -> ([B,] n) values (u clipped to [0, 1])."""
+        z = self._zlo + np.clip(u, 0.0, 1.0) * (self._zhi - self._zlo)
+        values = np.stack([p.from_z(zi) for p, zi in zip(self.params, np.moveaxis(z, -1, 0))], -1)
+        return np.clip(values, self.lower, self.upper)
+
+    def from_unit_unclipped(self, u: np.ndarray) -> np.ndarray:
+        """Like `from_unit` but without clipping to the bounds (for intervals that reach past them)."""
+        z = self._zlo + np.asarray(u, float) * (self._zhi - self._zlo)
+        return np.stack([p.from_z(zi) for p, zi in zip(self.params, np.moveaxis(z, -1, 0))], -1)
+
+    def value_per_unit(self, values: np.ndarray) -> np.ndarray:
+        """(n,) derivative d value / d u at `values`, for propagating uncertainty."""
+        span = self._zhi - self._zlo
+        dv_dz = np.array([v + p.floor if p.transform == "log" else 1.0 for p, v in zip(self.params, values)])
+        return dv_dz * span
+
+    def write(self, model: mujoco.MjModel, values: np.ndarray, data: mujoco.MjData) -> None:
+        """Write (n,) values into `model`'s arrays in place and refresh its derived constants.
+
+        `data` is scratch for mj_setConst (masses and armature change the constants that the
+        constraint solver uses; refreshing them makes a candidate match its exported MJCF).
+        """
+        writers = self._writers.get(id(model))
+        if writers is None:
+            writers = self._writers[id(model)] = [_writer(model, p) for p in self.params]
+        for write, value in zip(writers, values):
+            write(model, float(value))
+        mujoco.mj_setConst(model, data)
+
+    def write_spec(self, spec: mujoco.MjSpec, model: mujoco.MjModel, values: np.ndarray) -> None:
+        """Write (n,) final values into `spec` for export. `model` is the compiled input model,
+        used to make body inertials explicit when a body parameter is fitted."""
+        for p, value in zip(self.params, values):
+            _write_spec(spec, model, p, float(value))
+
+
+def parse_params(text: str, model: mujoco.MjModel, *, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> ParamSet:
+    """Parse the `--params` grammar against `model`.
+
+    Args:
+      text: comma-separated `KIND[@TARGET]`, TARGET a name or a glob ("damping@*_knee").
+      model: the compiled input model; initial values and default bounds come from it.
+      overrides: optional `{pattern: {initial, lower, upper}}` from the fit config; the pattern
+        is a glob over canonical names ("damping@*", "delay"), applied in order.
+    """
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise UserError("--params is empty; give e.g. --params damping,frictionloss,mass")
+    params: list[Param] = []
+    for item in items:
+        kind_text, _, target = item.partition("@")
+        kind = ALIASES.get(kind_text.strip(), kind_text.strip())
+        if kind not in KINDS:
+            known = ", ".join(sorted([*KINDS, *ALIASES]))
+            raise UserError(f"--params: unknown parameter kind {kind_text!r} in {item!r}; known kinds: {known}")
+        params.extend(_expand(kind, target.strip(), model, item))
+    params = [_override(p, overrides or {}) for p in params]
+    if overrides:
+        names = [p.name for p in params]
+        for pattern in overrides:
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+                raise UserError(f"config: 'params' entry {pattern!r} matches none of the fitted parameters {names}")
+    return ParamSet(params)
+
+
+def _expand(kind: str, target: str, model: mujoco.MjModel, item: str) -> list[Param]:
+    info = KINDS[kind]
+    if info.element == "global":
+        if target:
+            raise UserError(f"--params: {kind!r} applies to all actuators and takes no target, got {item!r}")
+        return [_make(kind, "", 0, 0.0, model)]
+    candidates = _elements(kind, model)
+    if target:
+        names = [n for n in candidates if fnmatch.fnmatchcase(n, target)]
+        if not names:
+            all_names = _all_names(info.element, model)
+            if target in all_names:
+                raise UserError(f"--params: {item!r}: {info.element} {target!r} has no {kind} to fit ({_why_not(kind)})")
+            raise UserError(
+                f"--params: {item!r}: no {info.element} named {target!r} in the model; "
+                f"{info.element}s: {', '.join(all_names) or '(none)'}"
+            )
+    else:
+        names = candidates
+        if not names:
+            raise UserError(f"--params: {item!r}: the model has no {info.element} with a {kind} to fit ({_why_not(kind)})")
+    out = []
+    for name in names:
+        for index in range(3 if kind == "com" else 1):
+            out.append(_make(kind, name, index, _read(model, kind, name, index), model))
+    return out
+
+
+def _why_not(kind: str) -> str:
+    return {
+        "kp": "kp and kv apply to position actuators (gain fixed, bias affine with biasprm[1] = -kp)",
+        "kv": "kp and kv apply to position actuators (gain fixed, bias affine with biasprm[1] = -kp)",
+        "mass": "bodies welded to the world have nothing to identify",
+        "inertia": "bodies welded to the world have nothing to identify",
+        "com": "bodies welded to the world have nothing to identify",
+    }.get(kind, "only hinge and slide joints")
+
+
+def _all_names(element: Element, model: mujoco.MjModel) -> list[str]:
+    count = {"joint": model.njnt, "body": model.nbody, "actuator": model.nu}[element]
+    return [getattr(model, element)(i).name for i in range(count)]
+
+
+def _elements(kind: str, model: mujoco.MjModel) -> list[str]:
+    """Names of the elements that `kind` applies to, in model order."""
+    element = KINDS[kind].element
+    if element == "joint":
+        scalar = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
+        return [model.joint(j).name for j in range(model.njnt) if model.jnt_type[j] in scalar]
+    if element == "body":
+        return [model.body(b).name for b in range(1, model.nbody) if model.body_weldid[b] != 0]
+    if kind in ("kp", "kv"):
+        return [model.actuator(a).name for a in range(model.nu) if _is_position_actuator(model, a)]
+    return [model.actuator(a).name for a in range(model.nu)]
+
+
+def _is_position_actuator(model: mujoco.MjModel, a: int) -> bool:
+    return (
+        model.actuator_gaintype[a] == mujoco.mjtGain.mjGAIN_FIXED
+        and model.actuator_biastype[a] == mujoco.mjtBias.mjBIAS_AFFINE
+        and model.actuator_gainprm[a, 0] > 0
+        and np.isclose(model.actuator_biasprm[a, 1], -model.actuator_gainprm[a, 0])
+    )
+
+
+def _read(model: mujoco.MjModel, kind: str, name: str, index: int) -> float:
+    if kind in ("damping", "frictionloss", "armature"):
+        return float(getattr(model, f"dof_{kind}")[model.joint(name).dofadr[0]])
+    if kind == "stiffness":
+        return float(model.jnt_stiffness[model.joint(name).id])
+    if kind == "mass":
+        return float(model.body_mass[model.body(name).id])
+    if kind == "inertia":
+        return 1.0
+    if kind == "com":
+        return float(model.body_ipos[model.body(name).id, index])
+    a = model.actuator(name).id
+    return float({"kp": model.actuator_gainprm[a, 0], "kv": -model.actuator_biasprm[a, 2], "gear": model.actuator_gear[a, 0]}[kind])
+
+
+def _make(kind: str, target: str, index: int, initial: float, model: mujoco.MjModel) -> Param:
+    name = kind if KINDS[kind].element == "global" else f"{kind}@{target}" + (f".{AXES[index]}" if kind == "com" else "")
+    lower, upper, transform = _default_bounds(name, kind, initial, com_half=0.1 * float(model.stat.extent))
+    return Param(name, kind, target, index, initial, lower, upper, transform)
+
+
+def _default_bounds(name: str, kind: str, initial: float, *, com_half: float) -> tuple[float, float, Transform]:
+    """Default (lower, upper, transform) around `initial`: a factor of 10 either way, from 0 for
+    nonnegative kinds, +-com_half (m) for com."""
+    info = KINDS[kind]
+    if kind == "com":
+        return initial - com_half, initial + com_half, "linear"
+    if info.nonnegative is None:  # gear: a signed scale
+        if initial == 0:
+            raise UserError(f"{name}: the model's value is 0; a gear of 0 cannot be scaled")
+        lo, hi = sorted((initial / DEFAULT_RANGE_FACTOR, initial * DEFAULT_RANGE_FACTOR))
+        return lo, hi, "log" if initial > 0 else "linear"
+    if info.nonnegative:
+        return 0.0, initial * DEFAULT_RANGE_FACTOR if initial > 0 else info.fallback_upper, "log"
+    if initial <= 0:
+        raise UserError(f"{name}: the value is {initial:g}; it must be positive to be fitted")
+    return initial / DEFAULT_RANGE_FACTOR, initial * DEFAULT_RANGE_FACTOR, "log"
+
+
+def _override(p: Param, overrides: Mapping[str, Mapping[str, Any]]) -> Param:
+    fields: dict[str, float] = {}
+    for pattern, entry in overrides.items():
+        if fnmatch.fnmatchcase(p.name, pattern):
+            for key, value in entry.items():
+                if key not in ("initial", "lower", "upper"):
+                    raise UserError(f"config: params.{pattern}: unknown key {key!r}; use initial, lower, upper")
+                try:
+                    fields[key] = float(value)
+                except (TypeError, ValueError):
+                    raise UserError(f"config: params.{pattern}.{key} must be a number, got {value!r}") from None
+    if not fields:
+        return p
+    if "initial" in fields and "lower" not in fields and "upper" not in fields:
+        # A starting point given alone moves the default range with it.
+        lower, upper, _ = _default_bounds(p.name, p.kind, fields["initial"], com_half=(p.upper - p.lower) / 2)
+        fields = {"lower": lower, "upper": upper, **fields}
+    return dataclasses.replace(p, **fields)
+
+
+def _writer(model: mujoco.MjModel, p: Param) -> Callable[[mujoco.MjModel, float], None]:
+    """A fast closure writing one value of `p` into `model`'s arrays."""
+    kind = p.kind
+    if kind == "delay":
+        return lambda m, v: None  # applied to the controls by sysid.sim, not to the model
+    if kind in ("damping", "frictionloss", "armature"):
+        arr, i = getattr(model, f"dof_{kind}"), model.joint(p.target).dofadr[0]
+    elif kind == "stiffness":
+        arr, i = model.jnt_stiffness, model.joint(p.target).id
+    elif kind == "mass":
+        arr, i = model.body_mass, model.body(p.target).id
+    elif kind == "com":
+        arr, i = model.body_ipos[:, p.index], model.body(p.target).id
+    elif kind == "inertia":
+        b = model.body(p.target).id
+        base = model.body_inertia[b].copy()
+
+        def write_inertia(m, v):
+            m.body_inertia[b] = base * v
+
+        return write_inertia
+    elif kind == "kp":
+        a = model.actuator(p.target).id
+
+        def write_kp(m, v):
+            m.actuator_gainprm[a, 0] = v
+            m.actuator_biasprm[a, 1] = -v
+
+        return write_kp
+    elif kind == "kv":
+        arr, i = model.actuator_biasprm[:, 2], model.actuator(p.target).id
+        return lambda m, v: arr.__setitem__(i, -v)
+    else:  # gear
+        arr, i = model.actuator_gear[:, 0], model.actuator(p.target).id
+    return lambda m, v: arr.__setitem__(i, v)
+
+
+def _set_first(obj: Any, attr: str, value: float) -> None:
+    """Set a spec attribute that is a scalar in some MuJoCo versions and an array in others."""
+    current = getattr(obj, attr)
+    if np.ndim(current):
+        current = np.array(current, float)
+        current[0] = value
+        setattr(obj, attr, current)
+    else:
+        setattr(obj, attr, value)
+
+
+def _write_spec(spec: mujoco.MjSpec, model: mujoco.MjModel, p: Param, value: float) -> None:
+    if p.kind == "delay":
+        return
+    if KINDS[p.kind].element == "joint":
+        _set_first(spec.joint(p.target), p.kind, value)
+    elif KINDS[p.kind].element == "body":
+        body = spec.body(p.target)
+        if not body.explicitinertial:
+            # Freeze the compiled inertial so that only the fitted quantity changes on recompilation.
+            b = model.body(p.target).id
+            body.explicitinertial = True
+            body.mass, body.ipos, body.iquat = model.body_mass[b], model.body_ipos[b], model.body_iquat[b]
+            body.inertia, body.fullinertia = model.body_inertia[b], [np.nan] * 6
+        if p.kind == "mass":
+            body.mass = value
+        elif p.kind == "com":
+            ipos = np.array(body.ipos, float)
+            ipos[p.index] = value
+            body.ipos = ipos
+        else:
+            b = model.body(p.target).id
+            body.inertia, body.fullinertia = model.body_inertia[b] * value, [np.nan] * 6
+    else:
+        act = spec.actuator(p.target)
+        if p.kind == "kp":
+            gain, bias = np.array(act.gainprm, float), np.array(act.biasprm, float)
+            gain[0], bias[1] = value, -value
+            act.gainprm, act.biasprm = gain, bias
+        elif p.kind == "kv":
+            bias = np.array(act.biasprm, float)
+            bias[2] = -value
+            act.biasprm = bias
+        else:
+            gear = np.array(act.gear, float)
+            gear[0] = value
+            act.gear = gear

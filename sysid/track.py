@@ -1,0 +1,129 @@
+"""`Track`: a `Log` bound to a model — signals matched to state entries, noise levels, filtered states."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import mujoco
+import numpy as np
+
+from sysid.data import Log, noise_std, smooth
+from sysid.errors import UserError
+
+SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
+
+
+@dataclasses.dataclass(frozen=True)
+class Track:
+    """One log, ready for the loss.
+
+    Attributes:
+      source: the log's file.
+      time: (N,) s.
+      signals: S names compared with the simulation, e.g. "elbow.pos", "elbow.vel".
+      units: (S,) their units ("rad", "rad/s", "m", "m/s").
+      values: (N, S) logged values of those signals.
+      sigma: (S,) estimated noise standard deviation of each signal; residuals are divided by it.
+      state_index: (S,) where each signal lives in the rollout's full physics state vector.
+      ctrl: (N, nu) commands for every model actuator (0 for actuators the log does not name).
+      qpos: (N, nq) filtered positions for starting windows (qpos0 for joints not logged).
+      qvel: (N, nv) filtered velocities for starting windows (0 for joints not logged).
+      refine_index: (nx,) state entries a fit may refine at each window start (logged joints).
+      refine_scale: (nx,) their noise levels, the unit in which refinements are searched.
+    """
+
+    source: str
+    time: np.ndarray
+    signals: tuple[str, ...]
+    units: tuple[str, ...]
+    values: np.ndarray
+    sigma: np.ndarray
+    state_index: np.ndarray
+    ctrl: np.ndarray
+    qpos: np.ndarray
+    qvel: np.ndarray
+    refine_index: np.ndarray
+    refine_scale: np.ndarray
+
+
+def bind_log(log: Log, model: mujoco.MjModel) -> Track:
+    """Match a log's columns to `model` and prepare filtered states and noise levels.
+
+    Raises UserError naming the log file and column when a joint or actuator is not in the model.
+    """
+    joints = {model.joint(j).name: j for j in range(model.njnt)}
+    actuators = {model.actuator(a).name: a for a in range(model.nu)}
+    for group, names in (("pos", log.pos), ("vel", log.vel)):
+        for name in names:
+            if name not in joints:
+                raise UserError(
+                    f"{log.source}: column '{name}.{group}': no joint named {name!r} in the model; "
+                    f"joints: {', '.join(joints) or '(none)'}"
+                )
+            if model.jnt_type[joints[name]] not in SCALAR_JOINTS:
+                raise UserError(f"{log.source}: column '{name}.{group}': joint {name!r} is not a hinge or slide joint")
+    for name in log.vel:
+        if name not in log.pos:
+            raise UserError(f"{log.source}: column '{name}.vel' has no matching '{name}.pos' column")
+    for name in log.ctrl:
+        if name not in actuators:
+            raise UserError(
+                f"{log.source}: column '{name}.ctrl': no actuator named {name!r} in the model; "
+                f"actuators: {', '.join(actuators) or '(none)'}"
+            )
+    missing_joints = [n for n, j in joints.items() if n not in log.pos and model.jnt_type[j] in SCALAR_JOINTS]
+    if missing_joints:
+        warnings.warn(f"{log.source}: joints {missing_joints} are not logged; windows start them at qpos0, at rest", stacklevel=2)
+    missing_actuators = [n for n in actuators if n not in log.ctrl]
+    if missing_actuators:
+        warnings.warn(f"{log.source}: actuators {missing_actuators} have no '.ctrl' column; their control is 0", stacklevel=2)
+
+    n = len(log.time)
+    nq, nv = model.nq, model.nv
+    qpos = np.tile(model.qpos0, (n, 1))
+    qvel = np.zeros((n, nv))
+    signals, units, values, sigma, state_index, refine_index, refine_scale = [], [], [], [], [], [], []
+    for name, pos in log.pos.items():
+        j = joints[name]
+        qadr, dadr = model.jnt_qposadr[j], model.jnt_dofadr[j]
+        unit = "rad" if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE else "m"
+        pos_smooth, vel_from_pos = smooth(log.time, pos)
+        pos_sigma = noise_std(log.time, pos)
+        qpos[:, qadr] = pos_smooth
+        signals.append(f"{name}.pos")
+        units.append(unit)
+        values.append(pos)
+        sigma.append(pos_sigma)
+        state_index.append(1 + qadr)
+        if name in log.vel:
+            vel_sigma = noise_std(log.time, log.vel[name])
+            qvel[:, dadr] = smooth(log.time, log.vel[name])[0]
+            signals.append(f"{name}.vel")
+            units.append(f"{unit}/s")
+            values.append(log.vel[name])
+            sigma.append(vel_sigma)
+            state_index.append(1 + nq + dadr)
+        else:
+            qvel[:, dadr] = vel_from_pos
+            vel_sigma = noise_std(log.time, vel_from_pos)
+        refine_index += [1 + qadr, 1 + nq + dadr]
+        refine_scale += [pos_sigma, vel_sigma]
+
+    ctrl = np.zeros((n, model.nu))
+    for name, command in log.ctrl.items():
+        ctrl[:, actuators[name]] = command
+    return Track(
+        source=log.source,
+        time=np.asarray(log.time, float),
+        signals=tuple(signals),
+        units=tuple(units),
+        values=np.stack(values, axis=1),
+        sigma=np.asarray(sigma),
+        state_index=np.asarray(state_index),
+        ctrl=ctrl,
+        qpos=qpos,
+        qvel=qvel,
+        refine_index=np.asarray(refine_index),
+        refine_scale=np.asarray(refine_scale),
+    )
