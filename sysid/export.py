@@ -6,46 +6,68 @@ import copy
 import os
 import pathlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 import mujoco
 import numpy as np
 
-from sysid import io, report
+from sysid import io, mjcf, report
 from sysid.fit import FitConfig, FitResult
 from sysid.params import KINDS
 from sysid.version import __version__
-
-ASSET_DIRS = ("meshdir", "texturedir")
 
 
 def calibrated_xml(model_path: str | os.PathLike, model: mujoco.MjModel, result: FitResult, *, provenance: str) -> str:
     """The input MJCF with the fitted values written in, as XML text.
 
-    It compiles to the same model as the input except for the fitted values (checked here:
-    a mismatch is a bug and raises RuntimeError). Asset folders become absolute so the file
-    loads from any output folder. The fitted delay is not written into the model (it lives in
-    result.json and is applied by sysid's simulator).
+    The user's file is patched in place (`sysid.mjcf`), so every other number keeps its exact
+    text; the patched text must compile to the fitted model (every array of MjModel within
+    1e-9), else it falls back to MjSpec.to_xml with a warning, since that rounds every number
+    to 6 digits. Asset folders become absolute so the file loads from any output folder. The
+    fitted delay lives in result.json (sysid's simulator applies it), not in the model.
     """
-    spec = mujoco.MjSpec.from_file(str(model_path))
-    base = pathlib.Path(model_path).resolve().parent
-    for attr in ASSET_DIRS:
-        folder = getattr(spec, attr) or ""
-        if not os.path.isabs(folder):
-            setattr(spec, attr, str(base / folder))
-    result.params.write_spec(spec, model, result.values)
-    compiled = spec.compile()
     expected = copy.copy(model)
     result.params.write(expected, result.values, mujoco.MjData(expected))
-    for field in ("dof_damping", "dof_frictionloss", "dof_armature", "jnt_stiffness", "body_mass", "body_inertia",
-                  "body_ipos", "actuator_gainprm", "actuator_biasprm", "actuator_gear", "dof_invweight0"):
-        if not np.allclose(getattr(compiled, field), getattr(expected, field), rtol=1e-9, atol=1e-12):
-            raise RuntimeError(f"export bug: {field} of the calibrated model differs from the fitted model")
-    xml = spec.to_xml()
-    head, _, rest = xml.partition("\n")
-    if head.startswith("<?xml"):
-        return f"{head}\n<!-- {provenance} -->\n{rest}"
+    try:
+        xml = mjcf.patch_mjcf(model_path, model, result.params, result.values)
+        mismatch = _mismatch(_compile(xml), expected, rtol=1e-9)
+        if mismatch:
+            raise mjcf.PatchError(f"the patched model differs from the fitted one in {mismatch}")
+    except mjcf.PatchError as error:
+        warnings.warn(f"calibrated.xml: {error}; writing it through MjSpec.to_xml instead, which rounds every number to 6 digits", stacklevel=2)
+        spec = mujoco.MjSpec.from_file(str(model_path))
+        base = pathlib.Path(model_path).resolve().parent
+        for attr in mjcf.ASSET_DIRS[:2]:
+            folder = getattr(spec, attr) or ""
+            if not os.path.isabs(folder):
+                setattr(spec, attr, str(base / folder))
+        result.params.write_spec(spec, model, result.values)
+        xml = spec.to_xml()
+        mismatch = _mismatch(_compile(xml), expected, rtol=1e-5, atol=1e-6)
+        if mismatch:
+            raise RuntimeError(f"export bug: the calibrated model differs from the fitted model in {mismatch}")
     return f"<!-- {provenance} -->\n{xml}"
+
+
+def _compile(xml: str) -> mujoco.MjModel:
+    try:
+        return mujoco.MjModel.from_xml_string(xml)
+    except ValueError as error:
+        raise mjcf.PatchError(f"the patched model does not compile: {error}") from None
+
+
+def _mismatch(a: mujoco.MjModel, b: mujoco.MjModel, *, rtol: float, atol: float = 1e-12) -> list[str]:
+    """Names of the numeric MjModel arrays that differ between a and b."""
+    names = []
+    for name in dir(b):
+        value = getattr(b, name, None)
+        if name.startswith("_") or not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
+            continue
+        other = getattr(a, name)
+        if other.shape != value.shape or not np.allclose(other, value, rtol=rtol, atol=atol, equal_nan=True):
+            names.append(name)
+    return names
 
 
 def result_dict(result: FitResult, *, model_path: str, log_paths: Sequence[str], config: FitConfig, command: str | None = None) -> dict:

@@ -141,6 +141,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
             history.append((offset + count, best, label))
 
         objective = Objective(loss, refine_states=polish and config.refine_states, on_evaluate=on_evaluate)
+        running.append(objective)
         try:
             outcome = optimizer.minimize(objective, objective.start(u), seed=config.seed)
         finally:
@@ -151,6 +152,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     u = params.to_unit(params.initial)
     interrupted = False
     last_objective, last_outcome = None, None
+    running: list[Objective] = []  # every stage's objective, the one in progress last
     try:
         for i, horizon in enumerate(config.horizons):
             final_stage = i == len(config.horizons) - 1
@@ -164,8 +166,8 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
                 u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=polish, u=u)
     except KeyboardInterrupt:
         interrupted = True
-        if last_objective is not None and last_objective.best_x is not None:
-            u = last_objective.best_x[: len(params)]
+        if running and running[-1].best_x is not None:
+            u = running[-1].best_x[: len(params)]
     finally:
         bar.close()
 

@@ -54,17 +54,19 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
     With `max_windows`, keep that many, evenly spread over all windows, to bound the cost of
     early stages. `dt` is the model timestep in seconds.
     """
+    nstep = int(np.ceil(horizon / dt - 1e-9))
+    reach = nstep * dt * (1 + 1e-9)  # a window compares the rows up to this far after its start
     starts: list[tuple[int, int]] = []
     for t, track in enumerate(tracks):
         row = 0
         while row < len(track.time) - 1:
             starts.append((t, row))
-            row = int(np.searchsorted(track.time, track.time[row] + horizon - 1e-9 * horizon, side="right"))
-            row = max(row - 1, starts[-1][1] + 1)
+            # The next window starts at this one's last compared row, so no row is compared twice.
+            last = int(np.searchsorted(track.time, track.time[row] + reach, side="right")) - 1
+            row = max(last, row + 1)
     if max_windows is not None and len(starts) > max_windows:
         keep = np.unique(np.round(np.linspace(0, len(starts) - 1, max_windows)).astype(int))
         starts = [starts[i] for i in keep]
-    nstep = int(np.ceil(horizon / dt - 1e-9))
     columns: dict[str, list[np.ndarray]] = {k: [] for k in ("window", "step", "frac", "state", "target", "sigma", "track", "row", "signal")}
     for w, (t, row) in enumerate(starts):
         track = tracks[t]
@@ -156,9 +158,14 @@ class ShootingLoss:
         states, ok = self.sim.rollout(
             batch_models, initial.reshape(ncand * nwin, -1), control.reshape(ncand * nwin, win.nstep, -1)
         )
-        states = states.reshape(ncand, nwin, win.nstep + 1, -1)
-        lo = states[:, win.entry_window, win.entry_step, win.entry_state]
-        hi = states[:, win.entry_window, win.entry_step + 1, win.entry_state]
+        states = states.reshape(ncand, nwin, win.nstep, -1)
+        # Entry k interpolates between the states at steps k and k + 1; step 0 is the initial state.
+        hi = states[:, win.entry_window, win.entry_step, win.entry_state]
+        lo = np.where(
+            win.entry_step == 0,
+            initial[:, win.entry_window, win.entry_state],
+            states[:, win.entry_window, np.maximum(win.entry_step - 1, 0), win.entry_state],
+        )
         return lo + win.entry_frac * (hi - lo), ok.reshape(ncand, nwin)
 
     def residuals(self, values: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:

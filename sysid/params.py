@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -126,7 +127,9 @@ class ParamSet(Sequence[Param]):
             raise UserError(f"parameter {dup} is listed twice in --params")
         self._zlo = np.array([p.to_z(p.lower) for p in self.params], float)
         self._zhi = np.array([p.to_z(p.upper) for p in self.params], float)
-        self._writers: dict[int, list[Callable[[mujoco.MjModel, float], None]]] = {}
+        # id(model) -> (weak reference to the model, its writers); the reference tells a model
+        # apart from a later one that reuses the id of a freed model.
+        self._writers: dict[int, tuple[weakref.ref, list[Callable[[mujoco.MjModel, float], None]]]] = {}
 
     def __len__(self) -> int:
         return len(self.params)
@@ -184,9 +187,10 @@ class ParamSet(Sequence[Param]):
         `data` is scratch for mj_setConst (masses and armature change the constants that the
         constraint solver uses; refreshing them makes a candidate match its exported MJCF).
         """
-        writers = self._writers.get(id(model))
-        if writers is None:
-            writers = self._writers[id(model)] = [_writer(model, p) for p in self.params]
+        cached = self._writers.get(id(model))
+        if cached is None or cached[0]() is not model:
+            cached = self._writers[id(model)] = (weakref.ref(model), [_writer(model, p) for p in self.params])
+        writers = cached[1]
         for write, value in zip(writers, values):
             write(model, float(value))
         mujoco.mj_setConst(model, data)
@@ -242,7 +246,7 @@ def _expand(kind: str, target: str, model: mujoco.MjModel, item: str) -> list[Pa
                 raise UserError(f"--params: {item!r}: {info.element} {target!r} has no {kind} to fit ({_why_not(kind)})")
             raise UserError(
                 f"--params: {item!r}: no {info.element} named {target!r} in the model; "
-                f"{info.element}s: {', '.join(all_names) or '(none)'}"
+                f"{'bodies' if info.element == 'body' else info.element + 's'}: {', '.join(all_names) or '(none)'}"
             )
     else:
         names = candidates

@@ -113,13 +113,11 @@ class Simulator:
           initial: (B, nstate) initial full physics states.
           control: (B, nstep, nu) controls.
         Returns:
-          states: (B, nstep + 1, nstate), the initial state then the state after each step.
+          states: (B, nstep, nstate), the state after each step (the initial state is not repeated).
           ok: (B,) False where the simulation diverged (NaN, or MuJoCo reset it on instability).
         """
         nbatch, nstep = control.shape[:2]
-        states = np.empty((nbatch, nstep + 1, self.nstate))
-        states[:, 0] = initial
-        out = np.empty((nbatch, nstep, self.nstate))
+        states = np.empty((nbatch, nstep, self.nstate))
         sensors = np.empty((nbatch, nstep, self.model.nsensordata))
         previous = mujoco.get_mju_user_warning()
         mujoco.set_mju_user_warning(self._count_warning)
@@ -127,16 +125,15 @@ class Simulator:
         try:
             self._pool.rollout(
                 models, self._datas, np.ascontiguousarray(initial), np.ascontiguousarray(control, dtype=float),
-                state=out, sensordata=sensors, nstep=nstep, skip_checks=True,
+                state=states, sensordata=sensors, nstep=nstep, skip_checks=True,
             )
         finally:
             self.rollout_seconds += _time.perf_counter() - start
             mujoco.set_mju_user_warning(previous)
         self.steps += nbatch * nstep
         self.calls.append((nbatch, nstep))
-        states[:, 1:] = out
         expected_end = initial[:, 0] + nstep * self.model.opt.timestep
-        ok = np.isfinite(out[:, -1]).all(axis=1) & (np.abs(out[:, -1, 0] - expected_end) < 0.5 * self.model.opt.timestep)
+        ok = np.isfinite(states[:, -1]).all(axis=1) & (np.abs(states[:, -1, 0] - expected_end) < 0.5 * self.model.opt.timestep)
         return states, ok
 
     def _count_warning(self, message: str) -> None:

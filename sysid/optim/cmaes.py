@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import cma
 import numpy as np
@@ -43,7 +44,13 @@ class CMAES:
             "tolfunhist": 1e-9,
             "verbose": -9,
         }
-        es = cma.CMAEvolutionStrategy(np.clip(x0, 0.0, 1.0), self.sigma0, options)
+        if n == 1:
+            # pycma's default maxstd (a third of the bounds' range) makes a bounded 1-D search
+            # raise ValueError in its first `tell`; pycma also warns that 1-D is unsupported.
+            options["maxstd"] = np.inf
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Initial solution argument x0")
+            es = cma.CMAEvolutionStrategy(np.clip(x0, 0.0, 1.0), self.sigma0, options)
         start = objective.evaluations
         while not es.stop():
             candidates = np.array(es.ask())

@@ -1,0 +1,148 @@
+"""Writing fitted values into the user's MJCF text, keeping everything else as it was.
+
+`MjSpec.to_xml` rewrites every number of a model with 6 significant digits, so a model saved
+through it differs from the input everywhere. Instead, `patch_mjcf` edits only the attributes
+of the fitted elements in the parsed XML tree (full float precision), then the caller checks
+that the patched file compiles to exactly the fitted model.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import xml.etree.ElementTree as ET
+
+import mujoco
+import numpy as np
+
+from sysid.params import KINDS, Param, ParamSet
+
+ASSET_DIRS = ("meshdir", "texturedir", "assetdir")
+
+
+class PatchError(Exception):
+    """The MJCF cannot be patched in place (element in an included file, unsupported form)."""
+
+
+def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: ParamSet, values: np.ndarray) -> str:
+    """The text of `model_path` with (n,) `values` written into the fitted elements.
+
+    Relative asset folders and include files become absolute, so the result loads from any folder.
+    `model` is the compiled input; bodies with fitted mass, inertia or centre of mass get an
+    explicit <inertial> holding their compiled inertial with the fitted values in.
+    """
+    path = pathlib.Path(model_path).resolve()
+    try:
+        tree = ET.parse(path, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))
+    except ET.ParseError as error:
+        raise PatchError(f"cannot parse {path}: {error}") from None
+    root = tree.getroot()
+    _absolute_paths(root, path.parent)
+    bodies_done: set[str] = set()
+    for p in params:
+        if p.kind == "delay":
+            continue
+        element = KINDS[p.kind].element
+        if element == "joint":
+            _set_first(_named(root, "joint", p.target), p.kind, float(values[params.names.index(p.name)]))
+        elif element == "body" and p.target not in bodies_done:
+            _write_inertial(root, model, params, values, p.target)
+            bodies_done.add(p.target)
+        elif element == "actuator":
+            _write_actuator(root, model, p, float(values[params.names.index(p.name)]))
+    text = path.read_text(encoding="utf-8")
+    start = text.find(f"<{root.tag}")
+    prolog = text[:start] if start > 0 else ""  # XML declaration and comments before the root element
+    return prolog + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _named(root: ET.Element, tag: str, name: str) -> ET.Element:
+    for element in root.iter(tag):
+        if element.get("name") == name:
+            return element
+    raise PatchError(f"no <{tag} name={name!r}> in the main MJCF file (is it in an <include>d file?)")
+
+
+def _actuator(root: ET.Element, name: str) -> ET.Element:
+    for section in root.iter("actuator"):
+        for element in section:
+            if element.get("name") == name:
+                return element
+    raise PatchError(f"no actuator named {name!r} in the main MJCF file")
+
+
+def _fmt(value: float) -> str:
+    return repr(float(value))
+
+
+def _set_first(element: ET.Element, attr: str, value: float) -> None:
+    """Set the first number of an attribute (some take several, e.g. damping polynomials)."""
+    parts = (element.get(attr) or "").split()
+    element.set(attr, " ".join([_fmt(value), *parts[1:]]))
+
+
+def _write_inertial(root: ET.Element, model: mujoco.MjModel, params: ParamSet, values: np.ndarray, body_name: str) -> None:
+    b = model.body(body_name).id
+    mass, ipos, inertia = float(model.body_mass[b]), model.body_ipos[b].copy(), model.body_inertia[b].copy()
+    for p, v in zip(params, values):
+        if p.target != body_name or KINDS[p.kind].element != "body":
+            continue
+        if p.kind == "mass":
+            mass = float(v)
+        elif p.kind == "com":
+            ipos[p.index] = v
+        elif p.kind == "inertia":
+            inertia = model.body_inertia[b] * v
+    body = _named(root, "body", body_name)
+    old = body.find("inertial")
+    index = list(body).index(old) if old is not None else 0
+    if old is not None:
+        body.remove(old)
+    inertial = ET.Element("inertial", {
+        "pos": " ".join(map(_fmt, ipos)),
+        "quat": " ".join(map(_fmt, model.body_iquat[b])),
+        "mass": _fmt(mass),
+        "diaginertia": " ".join(map(_fmt, inertia)),
+    })
+    inertial.tail = old.tail if old is not None else body.text
+    body.insert(index, inertial)
+
+
+def _write_actuator(root: ET.Element, model: mujoco.MjModel, p: Param, value: float) -> None:
+    element = _actuator(root, p.target)
+    a = model.actuator(p.target).id
+    if p.kind == "gear":
+        gear = model.actuator_gear[a].copy()
+        gear[0] = value
+        element.set("gear", " ".join(map(_fmt, gear)))
+    elif element.tag == "position":
+        element.set(p.kind, _fmt(value))
+    elif element.tag == "general":
+        gain, bias = model.actuator_gainprm[a].copy(), model.actuator_biasprm[a].copy()
+        if p.kind == "kp":
+            gain[0], bias[1] = value, -value
+        else:
+            bias[2] = -value
+        element.set("gainprm", " ".join(map(_fmt, gain)))
+        element.set("biasprm", " ".join(map(_fmt, bias)))
+    else:
+        raise PatchError(f"cannot write {p.kind} into a <{element.tag}> actuator")
+
+
+def _absolute_paths(root: ET.Element, base: pathlib.Path) -> None:
+    """Make relative asset folders, asset files and includes absolute (they were relative to `base`)."""
+    dirs: dict[str, str] = {}
+    for compiler in root.iter("compiler"):
+        for attr in ASSET_DIRS:
+            folder = compiler.get(attr)
+            if folder is not None:
+                if not os.path.isabs(folder):
+                    compiler.set(attr, str(base / folder))
+                dirs[attr] = folder
+    for element in root.iter():
+        file = element.get("file")
+        if not isinstance(element.tag, str) or file is None or os.path.isabs(file):
+            continue
+        folder_attr = "texturedir" if element.tag == "texture" else "meshdir"
+        if element.tag == "include" or not (dirs.get(folder_attr) or dirs.get("assetdir")):
+            element.set("file", str(base / file))
