@@ -155,15 +155,15 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     running: list[Objective] = []  # every stage's objective, the one in progress last
     try:
         for i, horizon in enumerate(config.horizons):
-            final_stage = i == len(config.horizons) - 1
-            # Global search on every stage but the last, which belongs to the local polish;
-            # a chain of one kind runs on every stage.
-            searches = global_opts if not final_stage or not local_opts else []
-            if final_stage or not global_opts:
-                searches = searches + local_opts
-            for optimizer in searches:
-                polish = final_stage and optimizer.local
-                u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=polish, u=u)
+            last = i == len(config.horizons) - 1
+            # Global searches run on every stage but the last, which is the local polish's;
+            # with a single stage, or no local optimizer, they run there too.
+            if not last or not local_opts or len(config.horizons) == 1:
+                for optimizer in global_opts:
+                    u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=False, u=u)
+            if last or not global_opts:
+                for optimizer in local_opts:
+                    u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=last, u=u)
     except KeyboardInterrupt:
         interrupted = True
         if running and running[-1].best_x is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -119,7 +118,8 @@ class ParamSet(Sequence[Param]):
     optimizer sees a unit box whatever the units and scales.
     """
 
-    def __init__(self, params: Sequence[Param]):
+    def __init__(self, params: Sequence[Param], *, model: mujoco.MjModel | None = None):
+        """`model`: the input model the parameters refer to (default: the first model written)."""
         self.params = tuple(params)
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
@@ -127,9 +127,8 @@ class ParamSet(Sequence[Param]):
             raise UserError(f"parameter {dup} is listed twice in --params")
         self._zlo = np.array([p.to_z(p.lower) for p in self.params], float)
         self._zhi = np.array([p.to_z(p.upper) for p in self.params], float)
-        # id(model) -> (weak reference to the model, its writers); the reference tells a model
-        # apart from a later one that reuses the id of a freed model.
-        self._writers: dict[int, tuple[weakref.ref, list[Callable[[mujoco.MjModel, float], None]]]] = {}
+        # Writers take the model as an argument: every candidate copy shares the input's indices.
+        self._writers = None if model is None else [_writer(model, p) for p in self.params]
 
     def __len__(self) -> int:
         return len(self.params)
@@ -187,11 +186,9 @@ class ParamSet(Sequence[Param]):
         `data` is scratch for mj_setConst (masses and armature change the constants that the
         constraint solver uses; refreshing them makes a candidate match its exported MJCF).
         """
-        cached = self._writers.get(id(model))
-        if cached is None or cached[0]() is not model:
-            cached = self._writers[id(model)] = (weakref.ref(model), [_writer(model, p) for p in self.params])
-        writers = cached[1]
-        for write, value in zip(writers, values):
+        if self._writers is None:
+            self._writers = [_writer(model, p) for p in self.params]
+        for write, value in zip(self._writers, values):
             write(model, float(value))
         mujoco.mj_setConst(model, data)
 
@@ -228,7 +225,7 @@ def parse_params(text: str, model: mujoco.MjModel, *, overrides: Mapping[str, Ma
         for pattern in overrides:
             if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
                 raise UserError(f"config: 'params' entry {pattern!r} matches none of the fitted parameters {names}")
-    return ParamSet(params)
+    return ParamSet(params, model=model)
 
 
 def _expand(kind: str, target: str, model: mujoco.MjModel, item: str) -> list[Param]:
@@ -356,40 +353,35 @@ def _override(p: Param, overrides: Mapping[str, Mapping[str, Any]]) -> Param:
 
 
 def _writer(model: mujoco.MjModel, p: Param) -> Callable[[mujoco.MjModel, float], None]:
-    """A fast closure writing one value of `p` into `model`'s arrays."""
+    """A closure writing one value of `p` into any copy of `model` (indices are looked up once)."""
     kind = p.kind
     if kind == "delay":
         return lambda m, v: None  # applied to the controls by sysid.sim, not to the model
-    if kind in ("damping", "frictionloss", "armature"):
-        arr, i = getattr(model, f"dof_{kind}"), model.joint(p.target).dofadr[0]
-    elif kind == "stiffness":
-        arr, i = model.jnt_stiffness, model.joint(p.target).id
-    elif kind == "mass":
-        arr, i = model.body_mass, model.body(p.target).id
-    elif kind == "com":
-        arr, i = model.body_ipos[:, p.index], model.body(p.target).id
-    elif kind == "inertia":
+    if kind in ("damping", "frictionloss", "armature", "stiffness"):
+        field = "jnt_stiffness" if kind == "stiffness" else f"dof_{kind}"
+        i = model.joint(p.target).id if kind == "stiffness" else model.joint(p.target).dofadr[0]
+        return lambda m, v: getattr(m, field).__setitem__(i, v)
+    if kind == "mass":
         b = model.body(p.target).id
-        base = model.body_inertia[b].copy()
+        return lambda m, v: m.body_mass.__setitem__(b, v)
+    if kind == "com":
+        b, axis = model.body(p.target).id, p.index
+        return lambda m, v: m.body_ipos.__setitem__((b, axis), v)
+    if kind == "inertia":
+        b = model.body(p.target).id
+        base = model.body_inertia[b].copy()  # the input model's tensor, which the factor scales
+        return lambda m, v: m.body_inertia.__setitem__(b, base * v)
+    a = model.actuator(p.target).id
+    if kind == "kp":
 
-        def write_inertia(m, v):
-            m.body_inertia[b] = base * v
-
-        return write_inertia
-    elif kind == "kp":
-        a = model.actuator(p.target).id
-
-        def write_kp(m, v):
+        def write_kp(m: mujoco.MjModel, v: float) -> None:
             m.actuator_gainprm[a, 0] = v
             m.actuator_biasprm[a, 1] = -v
 
         return write_kp
-    elif kind == "kv":
-        arr, i = model.actuator_biasprm[:, 2], model.actuator(p.target).id
-        return lambda m, v: arr.__setitem__(i, -v)
-    else:  # gear
-        arr, i = model.actuator_gear[:, 0], model.actuator(p.target).id
-    return lambda m, v: arr.__setitem__(i, v)
+    if kind == "kv":
+        return lambda m, v: m.actuator_biasprm.__setitem__((a, 2), -v)
+    return lambda m, v: m.actuator_gear.__setitem__((a, 0), v)  # gear
 
 
 def _set_first(obj: Any, attr: str, value: float) -> None:

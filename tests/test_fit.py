@@ -152,3 +152,9 @@ def test_fit_config_validates_itself(changes, message):
 def test_unknown_optimizer_is_a_user_error(pendulum, noisy_log):
     with pytest.raises(UserError, match="unknown optimizer 'adam'"):
         _fit(pendulum, noisy_log, optimizer="cmaes+adam")
+
+
+def test_a_single_stage_runs_the_global_search_then_the_polish(pendulum, noisy_log):
+    result = _fit(pendulum, noisy_log, horizons=(0.3,))
+    assert [s.split()[0] for s in result.stages] == ["cmaes", "lsq"]
+    assert result.stages[1].startswith("lsq 0.3s")
