@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-excite clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[test,bench]"
+	$(BIN)/pip install -q torch==2.13.0  # the local CPU build, before anything pulls a CUDA one
+	$(BIN)/pip install -q -e ".[test,bench,rl,torch,mjx]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,6 +21,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/arm2_recovery.py
+
+bench-excite: $(STAMP)
+	$(BIN)/python benchmarks/excite_arm6.py
 
 clean:
 	rm -rf $(VENV) demo_out

@@ -1,4 +1,4 @@
-"""The `sysid` command: `sysid fit ...` and `sysid demo`.
+"""The `sysid` command: `sysid fit ...`, `sysid export ...`, `sysid excite ...` and `sysid demo`.
 
 Exit codes: 0 success, 2 user error (one line on stderr, no traceback), 130 interrupted
 before any result existed.
@@ -13,9 +13,18 @@ import pathlib
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from sysid.errors import UserError
 from sysid.version import __version__
+
+if TYPE_CHECKING:
+    import mujoco
+
+    from sysid.data import Log
+    from sysid.params import ParamSet
 
 DEMO_DIR = pathlib.Path(__file__).resolve().parents[1] / "datasets" / "arm2"
 DEMO_PARAMS = "mass,damping,frictionloss,armature"
@@ -47,10 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--log", action="append", required=True, help="a log file (repeat for several logs)")
     fit.add_argument("--params", required=True, help="comma-separated KIND[@TARGET], e.g. friction,mass@upper,damping@*")
     fit.add_argument("--map", help="YAML map from the log's columns to sysid's schema (rename, scale)")
+    fit.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot"], help="log format (default: by extension; a folder is a LeRobot dataset)")
+    fit.add_argument("--episode", type=int, help="episode of a LeRobot dataset (default 0)")
     fit.add_argument("--config", help="YAML fit config: parameter bounds, horizons, optimizer options")
-    fit.add_argument("--optimizer", help="cmaes, lsq, cmaes+lsq or auto (default: config, else cmaes+lsq)")
+    fit.add_argument("--optimizer", help="cmaes, lsq, bayes, mjx, names joined by '+' (cmaes+lsq), or auto (default: config, else cmaes+lsq)")
     fit.add_argument("--seed", type=int, help="random seed (default: config, else 0)")
     fit.add_argument("--threads", type=int, help="rollout threads (default: all usable cores)")
+    fit.add_argument("--val", type=float, help="keep the last FRACTION of each log's duration for validation, e.g. 0.2")
+    fit.add_argument("--val-log", action="append", default=[], help="a log used only for validation (repeatable)")
+    fit.add_argument("--trim-idle", action="store_true", help="drop the idle rows (no motion, no command change) at each log's start and end")
+    fit.add_argument("--actuator", help="actuator models in the loop, MODEL@TARGET[,...], e.g. dcmotor@knee,friction@knee; "
+                     "their numbers join the fit (models: pd, delayed_pd, dcmotor, friction, tinynet, net:FOLDER)")
     fit.add_argument("--out", required=True, help="output folder")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     fit.set_defaults(run=_run_fit)
@@ -59,13 +75,118 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_run_demo)
+    _add_export(sub)
+    _add_actuator(sub)
+    _add_excite(sub)
     return parser
+
+
+def _add_export(sub) -> None:
+    export = sub.add_parser("export", help="bundle a fit for a policy trainer: model, randomization ranges, manifest",
+                            description="Write calibrated.xml, randomization.yaml and manifest.json from a fit's output folder.")
+    export.add_argument("calib", help="the output folder of `sysid fit` (calibrated.xml, result.json)")
+    export.add_argument("--out", required=True, help="bundle folder")
+    export.add_argument("--widen", type=float, default=2.0, help="factor on the fit's standard errors for the randomization scales (default 2.0)")
+    export.set_defaults(run=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from sysid.bundle import export_bundle
+
+    manifest = export_bundle(args.calib, args.out, widen=args.widen)
+    print(f"wrote {', '.join(manifest['files'])}, manifest.json to {args.out}/")
+    return 0
+
+
+def _add_actuator(sub) -> None:
+    actuator = sub.add_parser("actuator", help="actuator networks: train from logs with measured torque")
+    commands = actuator.add_subparsers(dest="actuator_command", required=True)
+    train = commands.add_parser("train", help="train an actuator network (MLP or LSTM) on logged torque",
+                                description="Train a network from (position error, velocity) to joint torque; writes net.pt "
+                                            "(TorchScript), net.json and loss.png into --out.")
+    train.add_argument("--log", action="append", required=True, help="a log with JOINT.pos, JOINT.effort and a .ctrl target (repeatable)")
+    train.add_argument("--joint", required=True, help="the joint whose torque is learned")
+    train.add_argument("--command", help="the actuator whose .ctrl is the position target (default: the only one)")
+    train.add_argument("--net", choices=["mlp", "lstm"], default="mlp")
+    train.add_argument("--history", type=int, default=3, help="MLP input samples per signal (default 3)")
+    train.add_argument("--hidden", default="32,32", help="hidden widths (default 32,32; the LSTM uses the first)")
+    train.add_argument("--rate", type=float, help="Hz, the network's sample rate (default: the logs' median rate)")
+    train.add_argument("--val", type=float, default=0.2, help="held-out tail fraction of each log (default 0.2)")
+    train.add_argument("--epochs", type=int, default=300)
+    train.add_argument("--patience", type=int, default=30, help="stop after this many epochs without a better validation loss")
+    train.add_argument("--map", help="YAML map from the log's columns to sysid's schema")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", required=True, help="output folder")
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(run=_run_actuator_train)
+
+
+def _run_actuator_train(args: argparse.Namespace) -> int:
+    from actuator_models.commands import parse_hidden, train_files
+
+    meta = train_files(log_paths=args.log, joint=args.joint, out=args.out, command=args.command, map_path=args.map,
+                       net=args.net, history=args.history, hidden=parse_hidden(args.hidden), rate=args.rate,
+                       val_fraction=args.val, epochs=args.epochs, patience=args.patience, seed=args.seed, progress=not args.quiet)
+    if not args.quiet:
+        t = meta["training"]
+        span = t["torque_range"][1] - t["torque_range"][0]
+        print(f"{meta['net']} at {1 / meta['sample_dt']:g} Hz: validation torque RMSE {t['val_rmse']:.4g} N m "
+              f"({100 * t['val_rmse'] / max(span, 1e-12):.2f}% of the range) at epoch {t['best_epoch'] + 1}")
+        print(f"wrote {os.path.join(args.out, 'net.pt')}, net.json, loss.png")
+    return 0
+
+
+def _add_excite(sub) -> None:
+    excite = sub.add_parser("excite", help="plan an excitation trajectory that makes the parameters identifiable",
+                            description="Optimise a command trajectory (D-optimal by default) for the parameters around the "
+                                        "model's current values; writes plan.csv, baseline.csv, plan.png and excite.json into --out.")
+    excite.add_argument("--model", required=True, help="MJCF model at the current estimate (e.g. calib/calibrated.xml)")
+    excite.add_argument("--params", required=True, help="comma-separated KIND[@TARGET], as for sysid fit")
+    excite.add_argument("--duration", type=float, required=True, help="s, length of the experiment")
+    excite.add_argument("--out", required=True, help="output folder")
+    excite.add_argument("--family", default="fourier", help="fourier (joint trajectories), multisine, chirp or prbs (default fourier)")
+    excite.add_argument("--criterion", default="d", help="d (log det of the information) or cond (condition number) (default d)")
+    excite.add_argument("--lines", type=int, default=6, help="harmonics / frequency lines per joint (default 6)")
+    excite.add_argument("--min-freq", type=float, help="Hz, lowest frequency (default 1 / duration)")
+    excite.add_argument("--max-freq", type=float, default=2.0, help="Hz, highest frequency (default 2)")
+    excite.add_argument("--max-vel", type=float, default=float("inf"), help="rad/s (m/s), bound on every joint's speed")
+    excite.add_argument("--max-acc", type=float, default=float("inf"), help="rad/s^2 (m/s^2), bound on every joint's acceleration")
+    excite.add_argument("--amplitude", type=float, default=float("inf"), help="rad (m), bound on every joint's excursion from qpos0")
+    excite.add_argument("--rate", type=float, help="Hz, command rows per second (default: one per model timestep)")
+    excite.add_argument("--pos-noise", type=float, default=1e-3, help="rad (m), position noise of the recording (default 1e-3)")
+    excite.add_argument("--vel-noise", type=float, default=1e-2, help="rad/s (m/s), velocity noise of the recording (default 1e-2)")
+    excite.add_argument("--evaluations", type=int, default=200, help="candidate plans to score (default 200)")
+    excite.add_argument("--config", help="the fit's YAML config: parameter bounds and horizons")
+    excite.add_argument("--prior", help="result.json of an earlier fit: plan the next experiment around what it already knows")
+    excite.add_argument("--seed", type=int, default=0)
+    excite.add_argument("--threads", type=int, help="rollout threads (default: all usable cores)")
+    excite.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    excite.set_defaults(run=_run_excite)
+
+
+def _run_excite(args: argparse.Namespace) -> int:
+    from sysid.excite.command import excite_files, format_table
+    from sysid.excite.config import ExciteConfig
+
+    config = ExciteConfig(
+        duration=args.duration, family=args.family, criterion=args.criterion, lines=args.lines, min_freq=args.min_freq,
+        max_freq=args.max_freq, max_vel=args.max_vel, max_acc=args.max_acc, amplitude=args.amplitude, rate=args.rate,
+        pos_noise=args.pos_noise, vel_noise=args.vel_noise, evaluations=args.evaluations, seed=args.seed, nthread=args.threads,
+    )
+    summary = excite_files(model_path=args.model, params=args.params, out=args.out, config=config, config_path=args.config,
+                           prior_path=args.prior, progress=not args.quiet)
+    if not args.quiet:
+        print(format_table(summary))
+        print(f"wrote {os.path.join(args.out, 'plan.csv')}, baseline.csv, plan.png, excite.json")
+    return 0
 
 
 def _run_fit(args: argparse.Namespace) -> int:
     summary = fit_files(
         model_path=args.model, log_paths=args.log, params=args.params, map_path=args.map, config_path=args.config,
         optimizer=args.optimizer, seed=args.seed, nthread=args.threads, out=args.out, progress=not args.quiet,
+        val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
+        actuator=args.actuator,
     )
     if not args.quiet:
         print(format_summary(summary))
@@ -75,10 +196,19 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: str, map_path: str | None = None,
               config_path: str | None = None, optimizer: str | None = None, seed: int | None = None,
-              nthread: int | None = None, progress: bool = True) -> dict:
-    """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict."""
+              nthread: int | None = None, progress: bool = True, val: float | None = None,
+              val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
+              episode: int | None = None, actuator: str | None = None) -> dict:
+    """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
+
+    `val` keeps the last fraction of each log for validation, `val_log_paths` are validation-only
+    logs; their RMSE goes to result.json's `validation`. `trim_idle` drops each log's idle start
+    and end. The delay estimated from the logs is reported (`delay_estimate`) and starts a fitted
+    `delay` unless the config sets its initial value.
+    """
     from sysid.config import load_config
     from sysid.data import load_log
+    from sysid.data.align import split_time, trim_idle as trim
     from sysid.export import write_outputs
     from sysid.fit import FitConfig, fit
     from sysid.model import load_model
@@ -91,17 +221,68 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
             run[key] = value
     config = FitConfig(**run)
     model = load_model(model_path)
-    logs = [load_log(path, map_path=map_path) for path in log_paths]
-    param_set = parse_params(params, model, overrides=config_file.params)
+    logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in log_paths]
+    val_logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in val_log_paths]
+    if trim_idle:
+        logs, val_logs = [trim(log) for log in logs], [trim(log) for log in val_logs]
+    val_names = list(val_log_paths)
+    if val is not None:
+        pairs = [split_time(log, val) for log in logs]
+        logs = [train for train, _ in pairs]
+        val_logs += [held for _, held in pairs]
+        val_names += [f"{path} (last {val:g})" for path in log_paths]
+    loop = None
+    if actuator:
+        from sysid.closedloop import parse_actuators
+
+        loop = parse_actuators(actuator, model, config.actuators)
+        if val_logs:
+            raise UserError("--val / --val-log do not run actuator models yet; validate with the fitted actuators.json in Python")
+    param_set = parse_params(params, model, overrides=config_file.params, extra=loop.params() if loop else ())
     outputs = {(pathlib.Path(out) / name).resolve() for name in OUTPUT_FILES}
-    for path in [model_path, *log_paths, *(p for p in (map_path, config_path) if p)]:
+    for path in [model_path, *log_paths, *val_log_paths, *(p for p in (map_path, config_path) if p)]:
         if pathlib.Path(path).resolve() in outputs:
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
-    result = fit(model, logs, param_set, config, progress=progress)
-    summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=config)
+    extra, param_set = _delay_estimate(model, logs, param_set, config_file.params)
+    result = fit(model, logs, param_set, config, progress=progress, loop=loop)
+    if val_logs:
+        from sysid.validate import validation_report
+
+        extra["validation"] = {"fraction": val, **validation_report(
+            model, result.params, result.params.initial, result.values, val_logs, horizon=result.horizon,
+            nthread=config.nthread, names=val_names)}
+    summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=config,
+                            extra=extra)
+    if loop is not None:
+        from actuator_models.commands import write_actuators
+
+        write_actuators(out, loop, result.params.names, result.values)
     if result.interrupted:
         print("sysid: interrupted: wrote the best result so far", file=sys.stderr)
     return summary
+
+
+def _delay_estimate(model: "mujoco.MjModel", logs: "list[Log]", param_set: "ParamSet",
+                    overrides: dict) -> "tuple[dict, ParamSet]":
+    """({"delay_estimate": ...} or {}, param_set with the estimate as the delay's initial value
+    when the delay is fitted, the config does not set its initial value and the estimate is informative)."""
+    import dataclasses
+    import fnmatch
+
+    from sysid.data.delay import actuated_joints, estimate_delay
+    from sysid.params import ParamSet
+
+    estimate = estimate_delay(logs, actuated_joints(model), timestep=model.opt.timestep)
+    if estimate is None:
+        return {}, param_set
+    user_set = any(fnmatch.fnmatchcase("delay", k) and "initial" in v for k, v in overrides.items())
+    use = param_set.delay_index is not None and not user_set and estimate.informative
+    if use:
+        param_set = ParamSet([
+            dataclasses.replace(p, initial=float(np.clip(estimate.delay, p.lower, p.upper))) if p.kind == "delay" else p
+            for p in param_set
+        ])
+    return {"delay_estimate": {**estimate.as_dict(), "used_as_initial": use}}, param_set
 
 
 def format_summary(summary: dict, truth: dict[str, float] | None = None) -> str:
@@ -118,6 +299,15 @@ def format_summary(summary: dict, truth: dict[str, float] | None = None) -> str:
     lines.append(f"loss {loss['initial']:.4g} -> {loss['final']:.4g} over {summary['rmse_horizon_s']:g} s windows; "
                  f"{summary['evaluations']} evaluations, {summary['sim_steps']:,} steps, {summary['wall_time_s']:.1f} s")
     lines.append("RMSE " + ", ".join(f"{k} {_fmt(summary['rmse_initial'].get(k))} -> {_fmt(v)}" for k, v in summary["rmse"].items()))
+    if summary.get("optimizer_reason"):
+        lines.append(f"optimizer {summary['optimizer']}: {summary['optimizer_reason']}")
+    if "delay_estimate" in summary:
+        lines.append(f"delay estimated from the logs: {1e3 * summary['delay_estimate']['value']:.2f} ms")
+    if "validation" in summary:
+        val = summary["validation"]
+        for key, label in (("horizon", f"{val['horizon_s']:g} s windows"), ("open_loop", "open loop")):
+            lines.append(f"validation RMSE ({label}) " + ", ".join(
+                f"{k} {_fmt(val[f'rmse_{key}_initial'].get(k))} -> {_fmt(v)}" for k, v in val[f"rmse_{key}"].items()))
     return "\n".join(lines)
 
 

@@ -78,6 +78,7 @@ def result_dict(result: FitResult, *, model_path: str, log_paths: Sequence[str],
         params[p.name] = {
             "value": result.values[i], "initial": p.initial, "lower": p.lower, "upper": p.upper,
             "std": unc.std[i], "ci95": list(unc.ci95[i]), "unit": KINDS[p.kind].unit,
+            "identifiable": bool(unc.identifiable[i]) if len(unc.identifiable) else True,
         }
     return {
         "params": params,
@@ -94,12 +95,16 @@ def result_dict(result: FitResult, *, model_path: str, log_paths: Sequence[str],
         "rmse_initial": result.rmse_initial,
         "rmse_horizon_s": result.horizon,
         "correlation": {"names": result.params.names, "matrix": unc.correlation},
+        "identifiability_warnings": list(unc.problems),
+        "optimizer_reason": result.optimizer_reason,
+        "gradient_steps": result.gradient_steps,
         "residual_scale": unc.residual_scale,
         "rollout_time_s": result.rollout_time_s,
         "interrupted": result.interrupted,
         "stages": result.stages,
         "config": {"horizons": list(config.horizons), "max_windows": config.max_windows, "optimizer": config.optimizer,
-                   "optimizer_options": config.optimizer_options, "refine_states": config.refine_states},
+                   "optimizer_options": config.optimizer_options, "refine_states": config.refine_states,
+                   "priors": config.priors},
         "command": command if command is not None else " ".join(sys.argv),
         "mujoco_version": mujoco.__version__,
     }
@@ -123,11 +128,15 @@ def fit_traces(result: FitResult) -> list[report.Trace]:
 
 
 def write_outputs(out: str | os.PathLike, *, model_path: str, model: mujoco.MjModel, log_paths: Sequence[str],
-                  result: FitResult, config: FitConfig, command: str | None = None) -> dict:
-    """Write calibrated.xml, result.json, fit.png and convergence.png into `out`; return result.json's dict."""
+                  result: FitResult, config: FitConfig, command: str | None = None, extra: dict | None = None) -> dict:
+    """Write calibrated.xml, result.json, fit.png and convergence.png into `out`; return result.json's dict.
+
+    `extra` adds top-level keys to result.json (e.g. `validation`, `delay_estimate`).
+    """
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = result_dict(result, model_path=model_path, log_paths=log_paths, config=config, command=command)
+    summary.update(extra or {})
     provenance = (f"calibrated by sysid {__version__} from {model_path} with logs {', '.join(map(str, log_paths))}; "
                   f"params {', '.join(result.params.names)}; optimizer {result.optimizer}; seed {config.seed}")
     io.write_text(out / "calibrated.xml", calibrated_xml(model_path, model, result, provenance=provenance))

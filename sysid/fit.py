@@ -10,8 +10,11 @@ Jacobian at the optimum.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
+import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
@@ -22,11 +25,17 @@ from sysid.data import Log
 from sysid.errors import UserError
 from sysid.loss import ShootingLoss, Windows
 from sysid.objective import Objective
-from sysid.optim import optimizer_chain
+from sysid.optim import select_optimizers
+from sysid.priors import Priors, check_priors
 from sysid.params import ParamSet
 from sysid.sim import Simulator
 from sysid.track import Track, bind_log
 from sysid.uncertainty import Uncertainty, uncertainty
+
+if TYPE_CHECKING:
+    from sysid.closedloop import ClosedLoop
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +51,10 @@ class FitConfig:
       refine_states: refine window start states in the polish stage.
       seed: seeds every random choice of the fit.
       nthread: rollout threads (None: all usable cores).
+      actuators: options of `--actuator` models: "control_dt" (s) and per "MODEL@TARGET" settings,
+        "fit", "per_log", "enable" (see `sysid.closedloop.parse_actuators`).
+      priors: Gaussian priors {name or glob: {mean, std}} in the parameters' units (`sysid.priors`):
+        the fit becomes a MAP estimate.
     """
 
     horizons: tuple[float, ...] = (0.25, 1.0)
@@ -51,8 +64,11 @@ class FitConfig:
     refine_states: bool = True
     seed: int = 0
     nthread: int | None = None
+    actuators: dict = dataclasses.field(default_factory=dict)
+    priors: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        check_priors(self.priors)
         if not self.horizons or any(h <= 0 for h in self.horizons):
             raise UserError(f"config: horizons must be positive seconds, got {list(self.horizons)}")
         if list(self.horizons) != sorted(self.horizons):
@@ -82,6 +98,8 @@ class FitResult:
       tracks, windows: the bound logs and the polish stage's windows.
       simulated: (2, m) simulated window entries at the initial and fitted values (NaN where diverged).
       rollout_calls: (nbatch, nstep) of every mujoco.rollout call the fit made.
+      optimizer_reason: why this optimizer chain (auto's choice, or the user's).
+      gradient_steps: loss gradients evaluated through MJX (the mjx optimizer), else 0.
     """
 
     params: ParamSet
@@ -104,32 +122,43 @@ class FitResult:
     windows: Windows
     simulated: np.ndarray
     rollout_calls: list[tuple[int, int]]
+    optimizer_reason: str = ""
+    gradient_steps: int = 0
 
 
-def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig = FitConfig(), *, progress: bool = True) -> FitResult:
-    """Fit `params` of `model` to `logs` under the multiple-shooting rollout loss."""
+def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig = FitConfig(), *, progress: bool = True,
+        loop: "ClosedLoop | None" = None) -> FitResult:
+    """Fit `params` of `model` to `logs` under the multiple-shooting rollout loss.
+
+    `loop`: actuator models / residual dynamics run inside every rollout (`sysid.closedloop`); the
+    numbers of its models that are fitted must be in `params` (`loop.params()`).
+    """
     # The rollout threads already use every core; threaded BLAS on top of them makes the
     # least-squares SVDs ten times slower.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit(model, logs, params, config, progress=progress)
+        return _fit(model, logs, params, config, progress=progress, loop=loop)
 
 
-def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool) -> FitResult:
+def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool, loop=None) -> FitResult:
     start_time = time.perf_counter()
     tracks = [bind_log(log, model) for log in logs]
     if len({tr.signals for tr in tracks}) > 1:
         raise UserError("all logs of one fit must log the same joint signals; " + "; ".join(f"{tr.source}: {list(tr.signals)}" for tr in tracks))
-    chain = optimizer_chain(config.optimizer, config.optimizer_options)
+    chain, reason = select_optimizers(config.optimizer, config.optimizer_options, model, params, closed_loop=loop is not None)
+    logger.info("optimizer %s", reason)
+    priors = Priors.from_config(config.priors, params)
     global_opts = [o for o in chain if not o.local]
     local_opts = [o for o in chain if o.local]
-    sim = Simulator(model, params, nthread=config.nthread)
+    if loop is not None:
+        loop.bind(params)
+    sim = Simulator(model, params, nthread=config.nthread, loop=loop)
     history: list[tuple[int, float, str]] = []
     stages: list[str] = []
-    evaluations = 0
+    evaluations = gradient_steps = 0
     bar = tqdm(total=None, disable=None if progress else True, unit="eval", dynamic_ncols=True, leave=False)
 
-    def run_stage(optimizer, horizon: float, *, polish: bool, u: np.ndarray) -> tuple[np.ndarray, Objective, object]:
-        nonlocal evaluations
+    def run_stage(optimizer, horizon: float, *, polish: bool, u: np.ndarray, final: bool = False) -> tuple[np.ndarray, Objective, object]:
+        nonlocal evaluations, gradient_steps
         loss = ShootingLoss(sim, tracks, horizon, max_windows=None if polish else config.max_windows)
         label = f"{optimizer.name} {horizon:g}s"
         offset = evaluations
@@ -140,12 +169,14 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
             bar.set_postfix(best_loss=f"{best:.4g}", refresh=False)
             history.append((offset + count, best, label))
 
-        objective = Objective(loss, refine_states=polish and config.refine_states, on_evaluate=on_evaluate)
+        objective = Objective(loss, refine_states=polish and config.refine_states, priors=priors, final=final,
+                              on_evaluate=on_evaluate)
         running.append(objective)
         try:
             outcome = optimizer.minimize(objective, objective.start(u), seed=config.seed)
         finally:
             evaluations += objective.evaluations
+        gradient_steps += outcome.gradient_steps
         stages.append(f"{label}: {loss.n_windows} windows, {objective.evaluations} evaluations, loss {outcome.loss:.6g} ({outcome.message})")
         return outcome.x[: len(params)], objective, outcome
 
@@ -160,10 +191,12 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
             # with a single stage, or no local optimizer, they run there too.
             if not last or not local_opts or len(config.horizons) == 1:
                 for optimizer in global_opts:
-                    u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=False, u=u)
+                    # Nothing polishes after a global search on the last stage: it refines the start states itself.
+                    alone = last and not local_opts
+                    u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=alone, u=u, final=alone)
             if last or not global_opts:
                 for optimizer in local_opts:
-                    u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=last, u=u)
+                    u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=last, u=u, final=last)
     except KeyboardInterrupt:
         interrupted = True
         if running and running[-1].best_x is not None:
@@ -173,15 +206,21 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
 
     values = params.from_unit(u)
     final = ShootingLoss(sim, tracks, config.horizons[-1])
-    # Uncertainty: reuse the polish Jacobian when it was computed at the final point, else one batched rollout.
-    if last_outcome is not None and last_outcome.jacobian is not None and not interrupted and last_objective.shooting.n_windows == final.n_windows:
-        jac, r, n_extra = last_outcome.jacobian, last_objective.residuals(last_outcome.x[None])[0], last_objective.n_state
+    # Uncertainty at the last stage's optimum (with its refined start states) when it covered the
+    # final windows, reusing its Jacobian if it has one; else one batched rollout at zero offsets.
+    if (last_outcome is not None and not interrupted and last_objective.shooting.n_windows == final.n_windows
+            and last_objective.refine_states == config.refine_states):
+        objective, x = last_objective, last_outcome.x
+        r = objective.residuals(x[None])[0]
+        jac = last_outcome.jacobian if last_outcome.jacobian is not None else objective.jacobian(x, r)
     else:
-        objective = Objective(final, refine_states=config.refine_states)
+        objective = Objective(final, refine_states=config.refine_states, priors=priors)
         x = objective.start(u)
         r = objective.residuals(x[None])[0]
-        jac, n_extra = objective.jacobian(x, r), objective.n_state
-    unc = uncertainty(params, values, jac, r, n_extra)
+        jac = objective.jacobian(x, r)
+    unc = uncertainty(params, values, jac, r, objective.n_state, groups=objective.groups)
+    for problem in unc.problems:
+        warnings.warn(problem, stacklevel=3)
     simulated, ok = final.simulate(np.stack([params.initial, values]))
     simulated[~ok[:, final.windows.entry_window]] = np.nan
     losses = np.mean(((simulated - final.windows.entry_target) / final.windows.entry_sigma) ** 2, axis=1)
@@ -207,4 +246,6 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
         windows=final.windows,
         simulated=simulated,
         rollout_calls=sim.calls,
+        optimizer_reason=reason,
+        gradient_steps=gradient_steps,
     )

@@ -155,8 +155,11 @@ class ShootingLoss:
             control = np.broadcast_to(self._fixed_controls[None], (ncand, *self._fixed_controls.shape))
         else:
             control = np.stack([self.controls(float(v[self.sim.params.delay_index])) for v in values])
+        loop = self.sim.loop is not None  # an actuator model or residual reads each row's values and log
         states, ok = self.sim.rollout(
-            batch_models, initial.reshape(ncand * nwin, -1), control.reshape(ncand * nwin, win.nstep, -1)
+            batch_models, initial.reshape(ncand * nwin, -1), control.reshape(ncand * nwin, win.nstep, -1),
+            values=np.repeat(values, nwin, axis=0) if loop else None,
+            sources=[self.tracks[t].source for t in win.track] * ncand if loop else None,
         )
         states = states.reshape(ncand, nwin, win.nstep, -1)
         # Entry k interpolates between the states at steps k and k + 1; step 0 is the initial state.

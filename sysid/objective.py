@@ -2,8 +2,10 @@
 
 The decision vector is x = [u, s]: u (n,) the parameters in the normalised unit box of
 `ParamSet`, and, when start states are refined, s (W * nx,) the offsets of every window's
-start state in units of its noise level. The objective counts evaluations, keeps the best
-point seen (so Ctrl-C can still return it) and reports progress.
+start state in units of its noise level. The residual vector holds the shooting loss's
+normalised residuals, then one residual per Gaussian prior (`sysid.priors`). The objective
+counts evaluations, keeps the best point seen (so Ctrl-C can still return it) and reports
+progress. `Subspace` exposes some coordinates of an objective as an objective of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from sysid.loss import ShootingLoss
+from sysid.priors import Priors
 
 FD_STEP_PARAM = 1e-6  # forward-difference step in u (the unit box)
 FD_STEP_STATE = 1e-3  # forward-difference step in s (noise standard deviations)
@@ -24,11 +27,16 @@ class Objective:
     Args:
       loss: the stage's shooting loss.
       refine_states: also optimise every window's start state (adds W * nx variables).
+      priors: Gaussian priors, appended to the residuals (MAP estimate).
+      final: no optimizer runs after this stage, so the optimizer should converge fully.
       on_evaluate: called with (evaluations so far, best loss so far) after each batch.
     """
 
-    def __init__(self, loss: ShootingLoss, *, refine_states: bool = False, on_evaluate: Callable[[int, float], None] | None = None):
+    def __init__(self, loss: ShootingLoss, *, refine_states: bool = False, priors: Priors | None = None,
+                 final: bool = False, on_evaluate: Callable[[int, float], None] | None = None):
         self.shooting = loss
+        self.final = final
+        self.priors = priors if priors is not None else Priors.none()
         self.params = loss.sim.params
         self.n = len(self.params)
         self.refine_states = refine_states
@@ -36,7 +44,9 @@ class Objective:
         self.dim = self.n + self.n_state
         self.lower = np.concatenate([np.zeros(self.n), np.full(self.n_state, -np.inf)])
         self.upper = np.concatenate([np.ones(self.n), np.full(self.n_state, np.inf)])
-        self.m = loss.m
+        self.m = loss.m + len(self.priors)
+        # (m,) which signal each residual belongs to (-1: a prior, whose scale is known).
+        self.groups = np.concatenate([loss.windows.entry_signal, np.full(len(self.priors), -1)])
         self.evaluations = 0
         self.best_x: np.ndarray | None = None
         self.best_loss = np.inf
@@ -52,6 +62,8 @@ class Objective:
         values = self.params.from_unit(x[:, : self.n])
         offsets = x[:, self.n :].reshape(len(x), self.shooting.n_windows, self.shooting.nx) if self.refine_states else None
         r = self.shooting.residuals(values, offsets)
+        if len(self.priors):
+            r = np.concatenate([r, self.priors.residuals(values)], axis=1)
         self._record(x, np.mean(r**2, axis=1))
         return r
 
@@ -78,8 +90,9 @@ class Objective:
         jac[:, :n] = (diff[:n] / steps[:, None]).T
         if self.refine_states:
             window = self.shooting.windows.entry_window
+            rows = np.arange(len(window))  # prior rows do not depend on start states
             for k in range(nx):
-                jac[np.arange(self.m), n + window * nx + k] = diff[n + k] / FD_STEP_STATE
+                jac[rows, n + window * nx + k] = diff[n + k, rows] / FD_STEP_STATE
         return jac
 
     def _record(self, x: np.ndarray, losses: np.ndarray) -> None:
@@ -89,3 +102,41 @@ class Objective:
             self.best_loss, self.best_x = float(losses[i]), x[i].copy()
         if self.on_evaluate is not None:
             self.on_evaluate(self.evaluations, self.best_loss)
+
+
+class Subspace:
+    """Some coordinates of an objective as an objective of their own (the others held at `base`).
+
+    Used to hand a few parameters to another optimizer, e.g. those whose gradients MJX cannot
+    compute go to CMA-ES. Has the attributes and methods optimizers use: dim, lower, upper,
+    evaluations, loss, residuals.
+
+    Args:
+      objective: the full objective.
+      free: (k,) indices of the free coordinates in the full decision vector.
+      base: (dim,) values of all coordinates; the free ones are replaced by the candidate's.
+    """
+
+    def __init__(self, objective: Objective, free: np.ndarray, base: np.ndarray):
+        self.objective, self.free, self.base = objective, np.asarray(free, int), np.asarray(base, float).copy()
+        self.dim = self.n = len(self.free)
+        self.lower, self.upper = objective.lower[self.free], objective.upper[self.free]
+        self.m = objective.m
+        self.final = True  # the coordinates handed over are not polished by anyone else
+
+    @property
+    def evaluations(self) -> int:
+        return self.objective.evaluations
+
+    def full(self, x: np.ndarray) -> np.ndarray:
+        """(B, k) free coordinates -> (B, dim) full decision vectors."""
+        x = np.atleast_2d(x)
+        out = np.repeat(self.base[None], len(x), axis=0)
+        out[:, self.free] = x
+        return out
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        return self.objective.residuals(self.full(x))
+
+    def loss(self, x: np.ndarray) -> np.ndarray:
+        return np.mean(self.residuals(x) ** 2, axis=1)

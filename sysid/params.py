@@ -20,7 +20,7 @@ import numpy as np
 
 from sysid.errors import UserError
 
-Element = Literal["joint", "body", "actuator", "global"]
+Element = Literal["joint", "body", "actuator", "global", "model"]
 Transform = Literal["log", "linear"]
 
 # Log-transformed parameters whose lower bound is 0 are searched as log(value + floor) with
@@ -33,7 +33,8 @@ class Kind:
     """One row of DESIGN.md's parameter table.
 
     Attributes:
-      element: what TARGET names.
+      element: what TARGET names; "model" for numbers of an actuator model in the loop
+        (`sysid.closedloop`), which live outside the MjModel (see `register_kind`).
       nonnegative: True for quantities that are >= 0 (searched in log space from 0);
         False for strictly positive scale-like ones (searched in log space from lower > 0);
         None for signed ones (searched linearly).
@@ -63,6 +64,16 @@ KINDS: dict[str, Kind] = {
 ALIASES = {"friction": "frictionloss"}
 DEFAULT_RANGE_FACTOR = 10.0  # default bounds: [initial / 10, initial * 10] (or [0, 10 * initial])
 AXES = "xyz"
+
+
+def register_kind(name: str, kind: Kind) -> None:
+    """Add a parameter kind, e.g. an actuator model's "kt" (element "model": written by nobody into
+    the MjModel, read by `sysid.closedloop` from each candidate's values). Registering a name again
+    with the same element and unit keeps the first registration; another element or unit is an error."""
+    known = KINDS.get(name)
+    if known is not None and (known.element, known.unit) != (kind.element, kind.unit):
+        raise ValueError(f"parameter kind {name!r} is already registered as {known}, not {kind}")
+    KINDS.setdefault(name, kind)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,7 +210,8 @@ class ParamSet(Sequence[Param]):
             _write_spec(spec, model, p, float(value))
 
 
-def parse_params(text: str, model: mujoco.MjModel, *, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> ParamSet:
+def parse_params(text: str, model: mujoco.MjModel, *, overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 extra: Sequence[Param] = ()) -> ParamSet:
     """Parse the `--params` grammar against `model`.
 
     Args:
@@ -207,19 +219,23 @@ def parse_params(text: str, model: mujoco.MjModel, *, overrides: Mapping[str, Ma
       model: the compiled input model; initial values and default bounds come from it.
       overrides: optional `{pattern: {initial, lower, upper}}` from the fit config; the pattern
         is a glob over canonical names ("damping@*", "delay"), applied in order.
+      extra: parameters from elsewhere, fitted too (an actuator model's, `sysid.closedloop`); `text`
+        may then be empty.
     """
     items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
+    if not items and not extra:
         raise UserError("--params is empty; give e.g. --params damping,frictionloss,mass")
     params: list[Param] = []
     for item in items:
         kind_text, _, target = item.partition("@")
         kind = ALIASES.get(kind_text.strip(), kind_text.strip())
         if kind not in KINDS:
-            known = ", ".join(sorted([*KINDS, *ALIASES]))
+            known = ", ".join(sorted([*(k for k, v in KINDS.items() if v.element != "model"), *ALIASES]))
             raise UserError(f"--params: unknown parameter kind {kind_text!r} in {item!r}; known kinds: {known}")
+        if KINDS[kind].element == "model":
+            raise UserError(f"--params: {item!r} is a number of an actuator model; fit it with --actuator MODEL@TARGET")
         params.extend(_expand(kind, target.strip(), model, item))
-    params = [_override(p, overrides or {}) for p in params]
+    params = [_override(p, overrides or {}) for p in [*params, *extra]]
     if overrides:
         names = [p.name for p in params]
         for pattern in overrides:
@@ -355,8 +371,8 @@ def _override(p: Param, overrides: Mapping[str, Mapping[str, Any]]) -> Param:
 def _writer(model: mujoco.MjModel, p: Param) -> Callable[[mujoco.MjModel, float], None]:
     """A closure writing one value of `p` into any copy of `model` (indices are looked up once)."""
     kind = p.kind
-    if kind == "delay":
-        return lambda m, v: None  # applied to the controls by sysid.sim, not to the model
+    if kind == "delay" or KINDS[kind].element == "model":
+        return lambda m, v: None  # applied by sysid.sim (delay) or sysid.closedloop, not to the model
     if kind in ("damping", "frictionloss", "armature", "stiffness"):
         field = "jnt_stiffness" if kind == "stiffness" else f"dof_{kind}"
         i = model.joint(p.target).id if kind == "stiffness" else model.joint(p.target).dofadr[0]
@@ -396,7 +412,7 @@ def _set_first(obj: Any, attr: str, value: float) -> None:
 
 
 def _write_spec(spec: mujoco.MjSpec, model: mujoco.MjModel, p: Param, value: float) -> None:
-    if p.kind == "delay":
+    if p.kind == "delay" or KINDS[p.kind].element == "model":
         return
     if KINDS[p.kind].element == "joint":
         _set_first(spec.joint(p.target), p.kind, value)

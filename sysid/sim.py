@@ -13,12 +13,16 @@ from __future__ import annotations
 import copy
 import os
 import time as _time
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
 from mujoco import rollout as mj_rollout
 
 from sysid.params import ParamSet
+
+if TYPE_CHECKING:
+    from sysid.closedloop import ClosedLoop
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 
@@ -66,11 +70,13 @@ class Simulator:
       model: the compiled input model (never modified).
       params: the parameters candidates set.
       nthread: rollout threads (default: all usable cores).
+      loop: actuator models or residual dynamics computed between model steps (`sysid.closedloop`).
     """
 
-    def __init__(self, model: mujoco.MjModel, params: ParamSet, *, nthread: int | None = None):
+    def __init__(self, model: mujoco.MjModel, params: ParamSet, *, nthread: int | None = None, loop: "ClosedLoop | None" = None):
         self.model = model
         self.params = params
+        self.loop = loop  # actuator models / residual dynamics in the loop (sysid.closedloop), or None
         self.nthread = default_threads() if nthread is None else nthread
         self._pool = mj_rollout.Rollout(nthread=self.nthread if self.nthread > 1 else 0)
         self._datas = [mujoco.MjData(model) for _ in range(max(1, self.nthread))]
@@ -105,19 +111,41 @@ class Simulator:
             self.params.write(model, row, self._scratch)
         return self._copies[: len(values)]
 
-    def rollout(self, models: list[mujoco.MjModel], initial: np.ndarray, control: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def rollout(self, models: list[mujoco.MjModel], initial: np.ndarray, control: np.ndarray, *,
+                values: np.ndarray | None = None, sources: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Roll out B trajectories.
 
         Args:
           models: B models (may repeat the same object).
           initial: (B, nstate) initial full physics states.
           control: (B, nstep, nu) controls.
+          values: (B, n) parameter values of each trajectory's candidate; read by the closed loop only.
+          sources: (B,) the log each trajectory replays; read by the closed loop only (per-log settings).
         Returns:
           states: (B, nstep, nstate), the state after each step (the initial state is not repeated).
           ok: (B,) False where the simulation diverged (NaN, or MuJoCo reset it on instability).
         """
         nbatch, nstep = control.shape[:2]
-        states = np.empty((nbatch, nstep, self.nstate))
+        if self.loop is not None:
+            states = self.loop.rollout(self, models, initial, control, values=values, sources=sources)
+        else:
+            states = np.empty((nbatch, nstep, self.nstate))
+            self.raw_rollout(models, initial, control, states)
+        self.calls.append((nbatch, nstep))
+        expected_end = initial[:, 0] + nstep * self.model.opt.timestep
+        ok = np.isfinite(states[:, -1]).all(axis=1) & (np.abs(states[:, -1, 0] - expected_end) < 0.5 * self.model.opt.timestep)
+        return states, ok
+
+    def raw_rollout(self, models: list[mujoco.MjModel], initial: np.ndarray, control: np.ndarray, states: np.ndarray,
+                    control_spec: int = int(mujoco.mjtState.mjSTATE_CTRL)) -> None:
+        """One `mujoco.rollout` call on the thread pool, counting steps, time and MuJoCo warnings.
+
+        Args:
+          models, initial: as in `rollout`.
+          control: (B, nstep, ncontrol) control vectors laid out as `control_spec` (mjtState bits).
+          states: (B, nstep, nstate) output, written in place.
+        """
+        nbatch, nstep = control.shape[:2]
         sensors = np.empty((nbatch, nstep, self.model.nsensordata))
         previous = mujoco.get_mju_user_warning()
         mujoco.set_mju_user_warning(self._count_warning)
@@ -125,16 +153,12 @@ class Simulator:
         try:
             self._pool.rollout(
                 models, self._datas, np.ascontiguousarray(initial), np.ascontiguousarray(control, dtype=float),
-                state=states, sensordata=sensors, nstep=nstep, skip_checks=True,
+                control_spec=control_spec, state=states, sensordata=sensors, nstep=nstep, skip_checks=True,
             )
         finally:
             self.rollout_seconds += _time.perf_counter() - start
             mujoco.set_mju_user_warning(previous)
         self.steps += nbatch * nstep
-        self.calls.append((nbatch, nstep))
-        expected_end = initial[:, 0] + nstep * self.model.opt.timestep
-        ok = np.isfinite(states[:, -1]).all(axis=1) & (np.abs(states[:, -1, 0] - expected_end) < 0.5 * self.model.opt.timestep)
-        return states, ok
 
     def _count_warning(self, message: str) -> None:
         self.warnings += 1

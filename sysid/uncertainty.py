@@ -1,4 +1,4 @@
-"""Standard errors, 95% intervals and correlations from the Jacobian at the optimum."""
+"""Standard errors, 95% intervals, correlations and identifiability from the Jacobian at the optimum."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import numpy as np
 from scipy import stats
 
 from sysid.params import ParamSet
+
+CORRELATION_LIMIT = 0.95  # |correlation| above this: the data cannot tell the two parameters apart
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,32 +21,65 @@ class Uncertainty:
       ci95: (n, 2) 95% intervals (value -+ t * std in the search transform, mapped back).
       correlation: (n, n) correlation matrix of the estimates.
       residual_scale: sqrt(sum r^2 / (m - dim)): about 1 when the noise levels are right.
+      identifiable: (n,) False where the 95% interval is wider than the bounds or the parameter
+        is more than 95% correlated with another one.
+      problems: one plain sentence per unidentifiable parameter (or pair), with a remedy.
     """
 
     std: np.ndarray
     ci95: np.ndarray
     correlation: np.ndarray
     residual_scale: float
+    identifiable: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool))
+    problems: tuple[str, ...] = ()
 
 
-def uncertainty(params: ParamSet, values: np.ndarray, jacobian: np.ndarray, residuals: np.ndarray, n_extra: int = 0) -> Uncertainty:
+def signal_weights(residuals: np.ndarray, groups: np.ndarray, dim: int) -> np.ndarray:
+    """(m,) weights 1 / s_g that rescale each signal's residuals to unit variance.
+
+    Args:
+      residuals: (m,) normalised residuals at the optimum.
+      groups: (m,) signal of each residual; -1 marks residuals whose scale is known (priors).
+      dim: fitted variables, whose degrees of freedom are shared out over the signals.
+    Returns:
+      s_g^2 = sum of the signal's r^2 / (its count - its share of dim); weight 1 where group is -1.
+    A signal whose noise level was under-estimated gets a proportionally wider share of the
+    uncertainty, instead of one variance pooled over positions and velocities.
+    """
+    weights = np.ones(len(residuals))
+    data = groups >= 0
+    m_data = max(int(data.sum()), 1)
+    for g in np.unique(groups[data]):
+        rows = groups == g
+        dof = max(rows.sum() - dim * rows.sum() / m_data, 1.0)
+        scale2 = float(residuals[rows] @ residuals[rows]) / dof
+        weights[rows] = 1.0 / np.sqrt(scale2) if scale2 > 0 else 1.0
+    return weights
+
+
+def uncertainty(params: ParamSet, values: np.ndarray, jacobian: np.ndarray, residuals: np.ndarray, n_extra: int = 0,
+                groups: np.ndarray | None = None) -> Uncertainty:
     """Covariance of the parameters from J (m, n + n_extra) at the optimum.
 
-    The residuals are already divided by each signal's noise level; the covariance
-    s^2 (J^T J)^-1 is scaled by the residual variance s^2 so that a wrong noise estimate
-    does not make the intervals over- or under-confident. The n_extra trailing columns
-    (window start states) are nuisance variables: their uncertainty is marginalised out.
+    The residuals are already divided by each signal's estimated noise level; each signal's
+    rows are then rescaled by its own residual variance (`signal_weights`; `groups` (m,) names
+    the signal of every row, -1 for priors; None: one pooled variance), so that a wrong noise
+    estimate does not make the intervals over- or under-confident. The n_extra trailing
+    columns (window start states) are nuisance variables: their uncertainty is marginalised out.
     """
     n = len(params)
     m, dim = jacobian.shape
     dof = max(m - dim, 1)
-    scale2 = float(residuals @ residuals) / dof
+    if groups is None:
+        groups = np.zeros(m, int)
+    weights = signal_weights(residuals, groups, dim)
+    jw = jacobian * weights[:, None]
     # Pseudo-inverse through the SVD: a direction the data cannot see gives an infinite
     # variance to the parameters it involves, not a crash or a silently small number.
-    _, sv, vt = np.linalg.svd(jacobian, full_matrices=False)
+    _, sv, vt = np.linalg.svd(jw, full_matrices=False)
     seen = sv > sv[0] * 1e-10
     v = vt[seen, :n]
-    cov_u = (v.T / sv[seen] ** 2) @ v * scale2
+    cov_u = (v.T / sv[seen] ** 2) @ v
     blind = (vt[~seen, :n] ** 2).sum(axis=0) > 1e-6
     cov_u[blind, :] = cov_u[:, blind] = np.inf
     var_u = np.diag(cov_u).copy()
@@ -61,4 +96,35 @@ def uncertainty(params: ParamSet, values: np.ndarray, jacobian: np.ndarray, resi
         corr = cov_u / np.sqrt(np.outer(var_u, var_u))
     corr[~np.isfinite(corr)] = 0.0
     np.fill_diagonal(corr, 1.0)
-    return Uncertainty(std=std, ci95=np.stack([lo, hi], axis=1), correlation=corr, residual_scale=float(np.sqrt(scale2)))
+    identifiable, problems = identifiability(params.names, 2 * span, corr)
+    return Uncertainty(std=std, ci95=np.stack([lo, hi], axis=1), correlation=corr,
+                       residual_scale=float(np.sqrt(residuals @ residuals / dof)),
+                       identifiable=identifiable, problems=problems)
+
+
+def identifiability(names: list[str], width_u: np.ndarray, correlation: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Which parameters the data pins down, and a plain warning for each one it does not.
+
+    Args:
+      names: (n,) parameter names.
+      width_u: (n,) width of each 95% interval in the unit box (1 = the whole range between the
+        bounds, in the search transform).
+      correlation: (n, n) correlation matrix.
+    Returns:
+      (n,) identifiable flags and the warnings, each naming the parameters and a remedy.
+    """
+    n = len(names)
+    ok = np.ones(n, bool)
+    problems = []
+    for i in np.flatnonzero(~(width_u < 1.0)):
+        ok[i] = False
+        problems.append(f"{names[i]} is not identifiable: its 95% interval is wider than its bounds; "
+                        "fix it to a known value, add a prior (config 'priors'), or excite its effect more")
+    for i in range(n):
+        for j in range(i + 1, n):
+            if abs(correlation[i, j]) > CORRELATION_LIMIT:
+                ok[[i, j]] = False
+                problems.append(f"{names[i]} and {names[j]} are {abs(correlation[i, j]):.0%} correlated: the data "
+                                "cannot tell them apart; fix one of them, add a prior on one (config 'priors'), "
+                                "or record motions that excite them differently")
+    return ok, tuple(problems)

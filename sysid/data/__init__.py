@@ -6,34 +6,104 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from sysid.data.align import load_with_companions
 from sysid.data.csv import load_csv
 from sysid.data.filters import noise_std, smooth, velocity
+from sysid.data.lerobot import VectorMap, load_lerobot, load_vector_map
 from sysid.data.log import Log
 from sysid.data.mapfile import ColumnMap, load_column_map
+from sysid.data.mcap import TopicMap, load_mcap, load_topic_map, zero_order_hold
+from sysid.data.parquet import load_parquet
 from sysid.errors import UserError
 
-__all__ = ["ColumnMap", "Log", "load_column_map", "load_log", "noise_std", "smooth", "velocity"]
+__all__ = [
+    "FORMATS",
+    "LOADERS",
+    "ColumnMap",
+    "Log",
+    "TopicMap",
+    "VectorMap",
+    "load_column_map",
+    "load_csv",
+    "load_lerobot",
+    "load_log",
+    "load_mcap",
+    "load_parquet",
+    "load_topic_map",
+    "load_vector_map",
+    "noise_std",
+    "smooth",
+    "velocity",
+    "zero_order_hold",
+]
 
 Loader = Callable[..., Log]
-"""`loader(path, *, column_map: ColumnMap | None) -> Log`."""
-
-LOADERS: dict[str, Loader] = {
-    ".csv": load_csv,
-}
-"""File extension (lower case, with the dot) -> loader. New formats register here."""
+"""`loader(path, *, map_path: str | None, episode: int | None) -> Log`; each reads its own kind of map."""
 
 
-def load_log(path: str | os.PathLike, *, map_path: str | os.PathLike | None = None) -> Log:
-    """Reads one log file, choosing the loader by its extension.
+def _csv(path: str | os.PathLike, *, map_path: str | os.PathLike | None, episode: int | None) -> Log:
+    return _table(load_csv, path, map_path)
+
+
+def _parquet(path: str | os.PathLike, *, map_path: str | os.PathLike | None, episode: int | None) -> Log:
+    return _table(load_parquet, path, map_path)
+
+
+def _table(read: Callable[..., Log], path: str | os.PathLike, map_path: str | os.PathLike | None) -> Log:
+    """A CSV or Parquet log through a column map; `file:` entries merge other files of the same format."""
+    column_map = load_column_map(map_path) if map_path is not None else None
+    if column_map is not None and column_map.companions(path):
+        return load_with_companions(path, column_map, lambda p, m: read(p, column_map=m))
+    return read(path, column_map=column_map)
+
+
+def _mcap(path: str | os.PathLike, *, map_path: str | os.PathLike | None, episode: int | None) -> Log:
+    return load_mcap(path, topic_map=load_topic_map(map_path) if map_path is not None else None)
+
+
+def _lerobot(path: str | os.PathLike, *, map_path: str | os.PathLike | None, episode: int | None) -> Log:
+    vector_map = load_vector_map(map_path) if map_path is not None else None
+    return load_lerobot(path, vector_map=vector_map, episode=0 if episode is None else episode)
+
+
+FORMATS: dict[str, Loader] = {"csv": _csv, "parquet": _parquet, "mcap": _mcap, "lerobot": _lerobot}
+"""`--format` name -> loader. New formats register here and in `LOADERS`."""
+
+LOADERS: dict[str, Loader] = {".csv": _csv, ".parquet": _parquet, ".pq": _parquet, ".mcap": _mcap}
+"""File extension (lower case, with the dot) -> loader. A folder without one is a LeRobot dataset."""
+
+
+def load_log(
+    path: str | os.PathLike,
+    *,
+    map_path: str | os.PathLike | None = None,
+    format: str | None = None,
+    episode: int | None = None,
+) -> Log:
+    """Reads one log, choosing the loader by `format`, else by the extension (a folder: LeRobot).
 
     Args:
-      path: the log file (`.csv`).
-      map_path: optional YAML column map (see `load_column_map`).
+      path: the log file (`.csv`, `.parquet`, `.mcap`) or LeRobot dataset folder.
+      map_path: optional YAML map; its keys depend on the format (see README, "Log formats").
+      format: one of `FORMATS` (csv, parquet, mcap, lerobot) to override the extension.
+      episode: the episode of a LeRobot dataset (default 0); other formats refuse it.
     """
+    source = os.fspath(path)
     suffix = Path(path).suffix.lower()
-    loader = LOADERS.get(suffix)
-    if loader is None:
+    if format is not None:
+        if format not in FORMATS:
+            raise UserError(f"{source}: unknown --format '{format}'; formats: {', '.join(FORMATS)}")
+        loader = FORMATS[format]
+    elif suffix in LOADERS:
+        loader = LOADERS[suffix]
+    elif Path(path).is_dir():
+        loader = FORMATS["lerobot"]
+    else:
         supported = ", ".join(sorted(LOADERS))
-        raise UserError(f"{os.fspath(path)}: unknown log format '{suffix or '(no extension)'}'; supported: {supported}")
-    column_map = load_column_map(map_path) if map_path is not None else None
-    return loader(path, column_map=column_map)
+        raise UserError(
+            f"{source}: unknown log format '{suffix or '(no extension)'}'; supported: {supported}, "
+            "a LeRobot dataset folder, or --format"
+        )
+    if episode is not None and loader is not FORMATS["lerobot"]:
+        raise UserError(f"{source}: --episode applies to LeRobot datasets only")
+    return loader(path, map_path=map_path, episode=episode)

@@ -8,6 +8,19 @@ A map file is YAML with one entry per log signal::
 
 Each entry reads CSV column `column` and stores `scale * raw + offset` (defaults 1 and 0) as the
 signal named by its key: `time` or `NAME.pos`, `NAME.vel`, `NAME.effort`, `NAME.ctrl`.
+
+Two optional keys:
+
+* `unwrap: true` (positions only) removes the 2 pi jumps of an angle logged wrapped to (-pi, pi],
+  after scaling (so the scaled values must be radians).
+* `file: other.csv` reads the column from another file: a path relative to the map file, where
+  `${log_dir}` stands for the folder of the log being read. That file's rows are put on the log's
+  time base (`sysid.data.align`): its commands held, its states interpolated; its time column is
+  the one the `time` entry names (with the same scale and offset). For example states from one
+  file and the commanded torque from its neighbour::
+
+    pendulum.pos: {column: position}
+    motor.ctrl: {file: ${log_dir}/data_desired.csv, column: torque}
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import pathlib
 
 import numpy as np
 import yaml
@@ -26,7 +40,8 @@ SIGNAL_KINDS = ("pos", "vel", "effort", "ctrl")
 
 SCHEMA_HELP = "'time' or NAME.pos, NAME.vel, NAME.effort, NAME.ctrl"
 
-_ENTRY_KEYS = ("column", "scale", "offset")
+_ENTRY_KEYS = ("column", "scale", "offset", "unwrap", "file")
+LOG_DIR = "${log_dir}"  # in a `file:` path: the folder of the log being read
 
 
 def split_signal_name(name: str) -> tuple[str, str] | None:
@@ -48,20 +63,26 @@ class MapEntry:
       column: the CSV column it is read from.
       scale: unit factor applied to the raw value.
       offset: added after scaling, in the signal's SI unit.
+      unwrap: remove 2 pi jumps after scaling (angles wrapped to (-pi, pi]); positions only.
+      file: None when the column is in the log file itself; else the other file's path, relative
+        to the map file, possibly starting with `${log_dir}` (see `ColumnMap.companions`).
     """
 
     target: str
     column: str
     scale: float = 1.0
     offset: float = 0.0
+    unwrap: bool = False
+    file: str | None = None
 
     def __post_init__(self):
         if split_signal_name(self.target) is None:
             raise ValueError(f"map target {self.target!r} is not a log signal name ({SCHEMA_HELP})")
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
-        """(N,) raw CSV values -> (N,) values in the signal's SI unit."""
-        return self.scale * raw + self.offset
+        """(N,) raw CSV values -> (N,) values in the signal's SI unit (unwrapped if asked)."""
+        values = self.scale * raw + self.offset
+        return np.unwrap(values) if self.unwrap and len(values) else values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +101,29 @@ class ColumnMap:
         targets = [e.target for e in self.entries]
         if len(set(targets)) != len(targets):
             raise ValueError(f"{self.source}: duplicate map targets in {targets}")
+
+    @property
+    def own(self) -> "ColumnMap":
+        """The entries read from the log file itself (no `file:`)."""
+        return ColumnMap(self.source, tuple(e for e in self.entries if e.file is None))
+
+    def companions(self, log_path: str | os.PathLike) -> dict[str, "ColumnMap"]:
+        """Other file's path -> the map that reads it, for the log at `log_path`.
+
+        Each such map holds that file's entries and the `time` entry (its column, scale and
+        offset; `time` when the map has none). Paths are relative to the map file's folder;
+        `${log_dir}` is replaced by the folder of `log_path`.
+        """
+        time = next((e for e in self.entries if e.target == "time"), MapEntry("time", "time"))
+        base = pathlib.Path(self.source).parent
+        log_dir = os.path.dirname(os.path.abspath(log_path))
+        groups: dict[str, list[MapEntry]] = {}
+        for entry in self.entries:
+            if entry.file is not None:
+                path = pathlib.Path(entry.file.replace(LOG_DIR, log_dir))
+                groups.setdefault(os.fspath(path if path.is_absolute() else base / path), []).append(entry)
+        return {path: ColumnMap(self.source, (time, *(dataclasses.replace(e, file=None) for e in entries)))
+                for path, entries in groups.items()}
 
 
 def load_column_map(path: str | os.PathLike) -> ColumnMap:
@@ -122,11 +166,23 @@ def _parse_entry(source: str, key: object, value: object) -> MapEntry:
     column = value["column"]
     if isinstance(column, bool) or not isinstance(column, (str, int, float)) or str(column) == "":
         raise UserError(f"{where}: 'column' must be a CSV column name, got {column!r}")
+    unwrap = value.get("unwrap", False)
+    if not isinstance(unwrap, bool):
+        raise UserError(f"{where}: 'unwrap' must be true or false, got {unwrap!r}")
+    if unwrap and not key.endswith(".pos"):
+        raise UserError(f"{where}: 'unwrap' applies to angles, i.e. NAME.pos entries")
+    file = value.get("file")
+    if file is not None and (not isinstance(file, str) or not file.strip()):
+        raise UserError(f"{where}: 'file' must be a path (relative to the map file or to {LOG_DIR}), got {file!r}")
+    if file is not None and key == "time":
+        raise UserError(f"{where}: 'time' is read from the log file itself; drop 'file' here")
     return MapEntry(
         target=key,
         column=str(column),
         scale=_number(where, "scale", value.get("scale", 1.0)),
         offset=_number(where, "offset", value.get("offset", 0.0)),
+        unwrap=unwrap,
+        file=file.strip() if file is not None else None,
     )
 
 

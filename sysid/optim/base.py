@@ -27,6 +27,7 @@ class Outcome:
       evaluations: candidate evaluations (one rollout batch member each) it spent.
       message: why it stopped.
       jacobian: (m, dim) Jacobian at x when the optimizer computed one, else None.
+      gradient_steps: gradient evaluations of a differentiable simulator (mjx), else 0.
     """
 
     x: np.ndarray
@@ -34,6 +35,7 @@ class Outcome:
     evaluations: int
     message: str
     jacobian: np.ndarray | None = None
+    gradient_steps: int = 0
 
 
 class Optimizer(Protocol):

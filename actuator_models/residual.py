@@ -1,0 +1,209 @@
+"""Residual dynamics: an MLP ensemble (qpos, qvel, ctrl) -> generalized force that the fitted
+simulator misses, trained on what remains after the parametric fit and applied inside rollouts.
+
+Targets: at every logged row, the force that makes the fitted model's acceleration match the
+measured one, M(q) (qacc_measured - qacc_model(q, qd, ctrl)), with qacc_measured the derivative of
+the smoothed velocity. The members differ by initialisation and bootstrap resampling; rollouts use
+their mean, and their spread (disagreement) is recorded. A rollout state outside the range seen in
+training (with a 10% margin) is counted and warned about once: the correction is extrapolated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Sequence
+
+import mujoco
+import numpy as np
+import torch
+from torch import nn
+
+from sysid.data import Log, smooth, velocity
+from sysid.sim import held_controls
+from sysid.track import bind_log
+
+MARGIN = 0.1  # fraction of the training range allowed outside it before a state counts as outside
+
+
+class EnsembleMLP(nn.Module):
+    """K MLPs evaluated together: (B, n_in) physical inputs -> (K, B, n_out) physical outputs."""
+
+    def __init__(self, members: int, n_in: int, n_out: int, hidden: tuple[int, ...], x_mean, x_std, y_mean, y_std):
+        super().__init__()
+        widths = [n_in, *hidden, n_out]
+        self.weights = nn.ParameterList([nn.Parameter(torch.randn(members, a, b) / np.sqrt(a)) for a, b in zip(widths[:-1], widths[1:])])
+        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(members, 1, b)) for b in widths[1:]])
+        for name, value in (("x_mean", x_mean), ("x_std", x_std), ("y_mean", y_mean), ("y_std", y_std)):
+            self.register_buffer(name, torch.as_tensor(np.asarray(value), dtype=torch.float32))
+
+    def normalized(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_in) or (K, B, n_in) scaled inputs -> (K, B, n_out) scaled outputs."""
+        h = x.expand(len(self.biases[0]), *x.shape[-2:]) if x.dim() == 2 else x
+        n = len(self.weights)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)
+            if i < n - 1:
+                h = torch.tanh(h)
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalized((x - self.x_mean) / self.x_std) * self.y_std + self.y_mean
+
+
+@dataclasses.dataclass(frozen=True)
+class ResidualConfig:
+    """How the ensemble is trained.
+
+    Attributes:
+      members: ensemble size.
+      hidden: hidden widths (tanh).
+      epochs, patience: at most `epochs`, stop after `patience` epochs without a better validation loss.
+      batch_size, lr, weight_decay: Adam settings.
+      val_fraction: held-out tail of every log.
+      inputs: which of "qpos", "qvel", "ctrl" the members read (all by default; leaving qpos out
+        helps when the missing force does not depend on the configuration).
+      seed: seeds initialisation and bootstrap.
+    """
+
+    members: int = 5
+    hidden: tuple[int, ...] = (64, 64)
+    epochs: int = 300
+    patience: int = 30
+    batch_size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 1e-5
+    val_fraction: float = 0.2
+    inputs: tuple[str, ...] = ("qpos", "qvel", "ctrl")
+    seed: int = 0
+
+
+def residual_targets(model: mujoco.MjModel, logs: Sequence[Log], *, delay: float = 0.0,
+                     window_s: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Training pairs from logs and the FITTED model (values written in).
+
+    The measured acceleration is the Savitzky-Golay derivative (window `window_s` s) of the raw
+    logged velocity (or of the position's derivative).
+
+    Returns:
+      x: (N, nq + nv + nu) [qpos, qvel, ctrl] at the logged rows (filtered states, applied ctrl).
+      y: (N, nv) generalized force (N m or N) missing from the model at those rows.
+    """
+    data = mujoco.MjData(model)
+    xs, ys = [], []
+    for log in logs:
+        track = bind_log(log, model)
+        qacc = np.zeros((len(track.time), model.nv))
+        for name in log.pos:
+            dof = model.jnt_dofadr[model.joint(name).id]
+            qacc[:, dof] = smooth(track.time, velocity(log, name), window_s=window_s)[1]
+        ctrl = held_controls(track.time, track.ctrl, track.time, 1, model.opt.timestep, delay)[:, 0]
+        y = np.empty((len(track.time), model.nv))
+        for i in range(len(track.time)):
+            data.qpos[:], data.qvel[:], data.ctrl[:] = track.qpos[i], track.qvel[i], ctrl[i]
+            mujoco.mj_forward(model, data)
+            mujoco.mj_mulM(model, data, y[i], qacc[i] - data.qacc)
+        xs.append(np.concatenate([track.qpos, track.qvel, ctrl], axis=1))
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+class ResidualEnsemble:
+    """The trained ensemble as a `sysid.closedloop` residual: `start(batch)`, `compute(qpos, qvel, ctrl)`.
+
+    Attributes after rollouts: `disagreement` (mean over computed rows of the members' standard
+    deviation, in units of the training targets' standard deviation), `outside_fraction` (share
+    of computed rows outside the training range).
+    """
+
+    def __init__(self, module: EnsembleMLP, lower: np.ndarray, upper: np.ndarray, meta: dict | None = None,
+                 columns: np.ndarray | None = None):
+        self.module = module.eval()
+        self.columns = columns  # which of [qpos, qvel, ctrl] the members read (None: all)
+        span = upper - lower
+        self.lower, self.upper = lower - MARGIN * span, upper + MARGIN * span
+        self.meta = meta or {}
+        self.rows = self.outside = 0
+        self.spread = 0.0
+        self.warned = False
+
+    def start(self, batch: int) -> None:
+        """A new rollout of `batch` rows begins (statistics accumulate over rollouts)."""
+
+    def compute(self, qpos: np.ndarray, qvel: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
+        """(B, nq), (B, nv), (B, nu) -> (B, nv) mean correction of the members (N m or N)."""
+        x = np.concatenate([qpos, qvel, ctrl], axis=1)
+        if self.columns is not None:
+            x = x[:, self.columns]
+        with torch.inference_mode():
+            out = self.module(torch.as_tensor(x, dtype=torch.float32))  # (K, B, nv)
+            spread = (out.std(dim=0) / self.module.y_std).mean(dim=1)
+            mean = out.mean(dim=0).double().numpy()
+        finite = np.isfinite(x).all(axis=1)
+        outside = finite & ((x < self.lower) | (x > self.upper)).any(axis=1)
+        self.rows += int(finite.sum())
+        self.outside += int(outside.sum())
+        self.spread += float(spread.double().numpy()[finite].sum())
+        if outside.any() and not self.warned:
+            self.warned = True
+            warnings.warn("residual model: a rollout left the state range seen in training; its correction is "
+                          "extrapolated there (see ResidualEnsemble.report())", stacklevel=2)
+        return np.where(finite[:, None], mean, 0.0)
+
+    @property
+    def disagreement(self) -> float:
+        return self.spread / max(self.rows, 1)
+
+    @property
+    def outside_fraction(self) -> float:
+        return self.outside / max(self.rows, 1)
+
+    def report(self) -> dict:
+        """Plain-data statistics of every rollout since construction."""
+        return {"rows": self.rows, "disagreement": self.disagreement, "outside_fraction": self.outside_fraction}
+
+
+def train_residual(x: np.ndarray, y: np.ndarray, config: ResidualConfig = ResidualConfig(), *,
+                   model: mujoco.MjModel | None = None) -> ResidualEnsemble:
+    """Fit the ensemble to (N, nq + nv + nu) inputs and (N, nv) targets (`residual_targets`); the
+    last `val_fraction` of the rows is held out for early stopping. `model` tells the input layout
+    when `config.inputs` leaves some out."""
+    columns = None
+    if set(config.inputs) != {"qpos", "qvel", "ctrl"}:
+        sizes = {"qpos": model.nq, "qvel": model.nv, "ctrl": model.nu}
+        start = {"qpos": 0, "qvel": model.nq, "ctrl": model.nq + model.nv}
+        columns = np.concatenate([np.arange(start[k], start[k] + sizes[k]) for k in config.inputs])
+        x = x[:, columns]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(config.seed)
+        rng = np.random.default_rng(config.seed)
+        cut = int(len(y) * (1 - config.val_fraction))
+        x_mean, x_std = x[:cut].mean(0), x[:cut].std(0) + 1e-6
+        y_mean, y_std = y[:cut].mean(0), y[:cut].std(0) + 1e-9
+        module = EnsembleMLP(config.members, x.shape[1], y.shape[1], config.hidden, x_mean, x_std, y_mean, y_std)
+        xs = torch.as_tensor((x - x_mean) / x_std, dtype=torch.float32)
+        ys = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32)
+        optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        best, best_state, best_epoch = np.inf, None, 0
+        for epoch in range(config.epochs):
+            module.train()
+            for start in range(0, cut, config.batch_size):
+                # Bootstrap: every member draws its own rows.
+                idx = torch.as_tensor(rng.integers(0, cut, (config.members, min(config.batch_size, cut))))
+                loss = torch.mean((module.normalized(xs[idx]) - ys[idx]) ** 2)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            with torch.no_grad():
+                val = float(torch.mean((module.normalized(xs[cut:]) - ys[cut:]) ** 2))
+            if val < best:
+                best, best_epoch, best_state = val, epoch, {k: v.clone() for k, v in module.state_dict().items()}
+            elif epoch - best_epoch >= config.patience:
+                break
+        module.load_state_dict(best_state)
+    finally:
+        torch.set_num_threads(threads)
+    meta = {"val_mse_normalized": best, "best_epoch": best_epoch, "members": config.members, "hidden": list(config.hidden)}
+    return ResidualEnsemble(module, x[:cut].min(0), x[:cut].max(0), meta, columns)

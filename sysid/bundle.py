@@ -1,0 +1,231 @@
+"""The policy-handoff bundle: `sysid export calib/ --out bundle/`, loading it back, sampling models.
+
+    bundle/
+      calibrated.xml        the calibrated model, copied from the fit's output folder
+      randomization.yaml    per-parameter distributions from the fit's standard errors (sysid.randomization)
+      actuator_models/      actuator model files the fit used, if any (result.json "actuator_models")
+      manifest.json         how it was made: sysid version, source result.json, model, logs, sha256 of every file
+
+`sample_model(bundle, rng)` draws a model for one episode: a copy of calibrated.xml's MjModel with
+drawn values written into its arrays the way a fit writes candidates (`ParamSet.write`), plus the
+drawn actuation delay, which the caller applies like `sysid.sim.held_controls`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+import sys
+import warnings
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import mujoco
+import numpy as np
+
+from sysid import io
+from sysid.errors import UserError
+from sysid.model import load_model
+from sysid.params import AXES, KINDS, Param, ParamSet
+from sysid.randomization import Randomization, from_result, load_randomization
+from sysid.version import __version__
+
+BUNDLE_FORMAT = "sysid-bundle/1"
+ACTUATOR_DIR = "actuator_models"
+
+
+def export_bundle(calib: str | os.PathLike, out: str | os.PathLike, *, widen: float = 2.0, command: str | None = None) -> dict:
+    """Write a bundle from a `sysid fit` output folder; returns manifest.json's dict.
+
+    Args:
+      calib: the fit's output folder (calibrated.xml, result.json).
+      out: the bundle folder (created; files in it are replaced atomically).
+      widen: factor on the fit's standard errors for the randomization scales.
+      command: recorded in the manifest (default: this process's command line).
+    """
+    calib, out = pathlib.Path(calib), pathlib.Path(out)
+    if not calib.is_dir():
+        raise UserError(f"{calib}: no such folder; give the --out folder of `sysid fit`")
+    result_path, xml_path = calib / "result.json", calib / "calibrated.xml"
+    for path in (result_path, xml_path):
+        if not path.is_file():
+            raise UserError(f"{path}: not found; run `sysid fit ... --out {calib}` first")
+    if out.resolve() == calib.resolve():
+        raise UserError(f"--out {out}: the bundle must go to another folder than the fit's output")
+    result = _read_result(result_path)
+    load_model(xml_path)  # must compile
+    randomization = from_result(result, widen=widen)
+    actuators = _actuator_files(calib, result)
+    written = [io.write_bytes(out / "calibrated.xml", xml_path.read_bytes()),
+               io.write_text(out / "randomization.yaml", randomization.to_yaml())]
+    for source in actuators:
+        written.append(io.write_bytes(out / ACTUATOR_DIR / source.name, source.read_bytes()))
+    delay = result["params"].get("delay", {}).get("value")
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "sysid_version": __version__,
+        "mujoco_version": mujoco.__version__,
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command if command is not None else " ".join(sys.argv),
+        "source": {"folder": str(calib.resolve()), "result_json": str(result_path.resolve()), "result_sha256": _sha256(result_path)},
+        "fit": {key: result.get(key) for key in ("optimizer", "seed", "version", "loss", "wall_time_s")},
+        "model": _file_record(result.get("model")),
+        "logs": [_file_record(p) for p in result.get("logs", [])],
+        "params": list(result["params"]),
+        "delay_s": delay,
+        "widen": widen,
+        "actuator_models": [f"{ACTUATOR_DIR}/{p.name}" for p in actuators],
+        "files": {p.relative_to(out).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in written},
+    }
+    io.write_json(out / "manifest.json", manifest)  # last: its presence marks a complete bundle
+    return manifest
+
+
+def _read_result(path: pathlib.Path) -> dict:
+    try:
+        result = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from None
+    params = result.get("params") if isinstance(result, dict) else None
+    if not isinstance(params, dict) or not params:
+        raise UserError(f"{path}: no 'params' in this result.json; is it the output of `sysid fit`?")
+    for name, p in params.items():
+        for key in ("value", "lower", "upper"):
+            if not isinstance(p, dict) or not isinstance(p.get(key), (int, float)):
+                raise UserError(f"{path}: params.{name}.{key} must be a number")
+    return result
+
+
+def _actuator_files(calib: pathlib.Path, result: Mapping[str, Any]) -> list[pathlib.Path]:
+    """Files listed in result.json's "actuator_models" (paths relative to the fit folder, or {"file": path})."""
+    files = []
+    for entry in result.get("actuator_models") or []:
+        name = entry.get("file") if isinstance(entry, dict) else entry
+        path = calib / str(name)
+        if not path.is_file():
+            raise UserError(f"{calib / 'result.json'}: actuator model file {name} not found in {calib}")
+        files.append(path)
+    return files
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_record(path: str | None) -> dict:
+    """{"path", "sha256"} of a source file; sha256 is None when the file is no longer there."""
+    exists = path is not None and os.path.isfile(path)
+    return {"path": path, "sha256": _sha256(path) if exists else None}
+
+
+@dataclasses.dataclass(frozen=True)
+class Bundle:
+    """A loaded bundle (or a bare model: nothing randomized, no delay).
+
+    Attributes:
+      root: the bundle folder (None for a bare model file).
+      model_path: the model file.
+      model: its compiled MjModel (never modified; `sample_model` copies it).
+      randomization: the distributions (None for a bare model).
+      params: the randomized parameters other than the delay, for `ParamSet.write`.
+      actuator_models: actuator model files listed in the manifest.
+    """
+
+    root: pathlib.Path | None
+    model_path: pathlib.Path
+    model: mujoco.MjModel
+    randomization: Randomization | None
+    params: ParamSet
+    actuator_models: tuple[pathlib.Path, ...] = ()
+
+    @property
+    def delay(self) -> float:
+        """s, the calibrated actuation delay (0 when the fit had none)."""
+        dist = self.randomization.params.get("delay") if self.randomization else None
+        return dist.centre if dist else 0.0
+
+    def draw(self, rng: np.random.Generator | None) -> dict[str, float]:
+        """name -> value: one draw (rng given) or the calibrated centres (rng None)."""
+        if self.randomization is None:
+            return {}
+        return self.randomization.centres if rng is None else self.randomization.sample(rng)
+
+    def write(self, model: mujoco.MjModel, values: Mapping[str, float], data: mujoco.MjData) -> float:
+        """Write `values` (from `draw`) into a copy of `self.model` in place; return the delay (s)."""
+        if len(self.params):
+            self.params.write(model, np.array([values[p.name] for p in self.params]), data)
+        return float(values.get("delay", 0.0))
+
+
+class SampledModel(NamedTuple):
+    """One episode's model: the MjModel, the actuation delay (s) and every drawn value by name."""
+
+    model: mujoco.MjModel
+    delay: float
+    values: dict[str, float]
+
+
+def load_bundle(source: str | os.PathLike | Bundle) -> Bundle:
+    """Load a bundle folder (from `sysid export`) or a bare MJCF / MJB file."""
+    if isinstance(source, Bundle):
+        return source
+    path = pathlib.Path(source)
+    if path.is_file():
+        return Bundle(None, path, load_model(path), None, ParamSet([]))
+    if not (path / "randomization.yaml").is_file():
+        raise UserError(f"{path}: not a bundle folder (no randomization.yaml) nor a model file; make one with `sysid export`")
+    randomization = load_randomization(path / "randomization.yaml")
+    model_path = path / randomization.model
+    model = load_model(model_path)
+    params = ParamSet([_param(name, d.centre, d.lower, d.upper, model, path / "randomization.yaml")
+                       for name, d in randomization.params.items() if name != "delay"])
+    actuators: tuple[pathlib.Path, ...] = ()
+    if (path / "manifest.json").is_file():
+        actuators = tuple(path / p for p in json.loads((path / "manifest.json").read_text()).get("actuator_models", []))
+    if actuators:
+        warnings.warn(f"{path}: the bundle lists actuator models {[p.name for p in actuators]}; sysid.envs does not "
+                      "load them yet, pass actuator=... to make_env", stacklevel=2)
+    return Bundle(path, model_path, model, randomization, params, actuators)
+
+
+def _param(name: str, centre: float, lower: float, upper: float, model: mujoco.MjModel, source: pathlib.Path) -> Param:
+    """The `Param` that `ParamSet.write` needs for a canonical name (KIND@TARGET[.axis])."""
+    kind, _, target = name.partition("@")
+    index = 0
+    if kind == "com":
+        target, _, axis = target.rpartition(".")
+        index = AXES.find(axis)
+    element = KINDS[kind].element if kind in KINDS else None
+    try:
+        if element is None or element == "global" or index < 0:
+            raise KeyError(name)
+        getattr(model, element)(target)
+    except KeyError:
+        raise UserError(f"{source}: parameter {name!r} names no {element or 'known kind'} of the bundle's model") from None
+    return Param(name, kind, target, index, centre, lower, upper, "linear")
+
+
+def sample_model(bundle: Bundle | str | os.PathLike, rng: np.random.Generator | None = None) -> SampledModel:
+    """Draw one episode's model from a bundle, for trainers that run their own loop.
+
+    Args:
+      bundle: a `Bundle` or a path for `load_bundle`.
+      rng: draws from randomization.yaml; None gives the calibrated centres.
+    Returns:
+      A fresh MjModel with the values written in (derived constants refreshed), the delay in s
+      (apply it with `sysid.sim.held_controls`), and the drawn values by name.
+    """
+    bundle = load_bundle(bundle)
+    model = copy.copy(bundle.model)
+    values = bundle.draw(rng)
+    delay = bundle.write(model, values, mujoco.MjData(model))
+    return SampledModel(model, delay, values)

@@ -1,0 +1,258 @@
+"""Actuator models and residual dynamics in the loop of batched rollouts.
+
+`mujoco.rollout` runs open loop, so a closed loop calls it once per control step for the WHOLE
+batch (every candidate x window, or every environment): read q, qd from the previous call's final
+states, compute each actuator model's torque on (B,) arrays (numpy, or torch on the batch), and
+run `decimation` model steps with that torque held as `qfrc_applied` (mjSTATE_QFRC_APPLIED in the
+control spec) next to the logged `ctrl`. No Python runs per row or per model step.
+
+An actuator model replaces the force of the MJCF actuator it is bound to: that actuator's `ctrl`
+column becomes the model's command, and the actuator itself is switched off in the models rolled
+out (its `actuator_group` becomes DISABLED_GROUP, disabled through `opt.disableactuator`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import mujoco
+import numpy as np
+
+from sysid.errors import UserError
+from sysid.params import Kind, Param, ParamSet, register_kind
+
+if TYPE_CHECKING:
+    from sysid.sim import Simulator
+
+CONTROL_SPEC = int(mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_QFRC_APPLIED)
+DISABLED_GROUP = 30  # actuator group used to switch off the MJCF actuators that models replace
+SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """One actuator model driving the joint of one MJCF actuator.
+
+    Attributes:
+      kind: the model's name for reports and parameter kinds ("dcmotor", "friction", ...).
+      target: the name used in parameter names (`kt@TARGET`): the MJCF actuator, or its joint.
+      config: the actuator model's config (see `actuator_models.base.ActuatorConfig`).
+      fit: names of `config.param_info()` that are fitted (None: `config.default_fit()`).
+      per_log: glob over log sources -> settings for the rows replaying those logs, e.g.
+        {"*kp100*": {"gain": 100}}; settings are config fields that are not fitted.
+      enable: an MJCF actuator whose ctrl gates the torque (> 0.5: on, else 0 N m), or None.
+    """
+
+    kind: str
+    target: str
+    config: Any
+    fit: tuple[str, ...] | None = None
+    per_log: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
+    enable: str | None = None
+
+    @property
+    def fitted(self) -> tuple[str, ...]:
+        return tuple(self.config.default_fit() if self.fit is None else self.fit)
+
+
+class ClosedLoop:
+    """Actuator models (and optionally a residual model) computed once per control step.
+
+    Args:
+      model: the compiled input model.
+      bindings: actuator models and what they drive.
+      control_dt: s between model evaluations, a whole multiple of the timestep (default: a trained
+        network's sample period, else the timestep).
+      residual: optional generalized-force model with `start(batch)` and
+        `compute(qpos (B, nq), qvel (B, nv), ctrl (B, nu)) -> (B, nv)` (see actuator_models.residual).
+    """
+
+    def __init__(self, model: mujoco.MjModel, bindings: Sequence[Binding], *, control_dt: float | None = None, residual: Any = None):
+        self.bindings = list(bindings)
+        self.residual = residual
+        self.models = [b.config.build() for b in self.bindings]
+        dt = model.opt.timestep
+        # Default period: a trained network's sample period, else every model step.
+        preferred = [m.sample_dt for m in self.models if hasattr(m, "sample_dt")]
+        self.control_dt = float(control_dt) if control_dt is not None else preferred[0] if preferred else dt
+        self.decimation = int(round(self.control_dt / dt))
+        if self.decimation < 1 or abs(self.decimation * dt - self.control_dt) > 1e-9 * max(1.0, self.control_dt):
+            raise UserError(f"actuator control_dt {self.control_dt:g} s is not a whole multiple of the model timestep {dt:g} s")
+        self._actuator, self._qpos, self._dof, self._enable = [], [], [], []
+        for b in self.bindings:
+            a = _resolve_actuator(model, b.target, b.kind)
+            joint = model.actuator_trnid[a, 0]
+            self._actuator.append(a)
+            self._qpos.append(int(model.jnt_qposadr[joint]))
+            self._dof.append(int(model.jnt_dofadr[joint]))
+            self._enable.append(None if b.enable is None else _resolve_actuator(model, b.enable, b.kind, any_transmission=True))
+            info = b.config.param_info()
+            for name in b.fitted:
+                if name not in info:
+                    raise UserError(f"actuator {b.kind}@{b.target}: cannot fit {name!r}; it fits {', '.join(info)}")
+                p = info[name]  # the number's kind, for bounds, units and reports (element "model")
+                register_kind(name.partition(".")[0], Kind("model", (p.lower == 0) if p.log else None, p.upper, p.unit))
+            for pattern, settings in b.per_log.items():
+                for key in settings:
+                    if key in b.fitted or not hasattr(b.config, key):
+                        raise UserError(f"actuator {b.kind}@{b.target}: per_log {pattern!r}: {key!r} is not a fixed setting of {b.kind}")
+        self._columns: list[dict[str, int]] = [{} for _ in self.bindings]
+
+    def params(self) -> list[Param]:
+        """The fitted numbers of every binding as `Param`s named `KIND@TARGET` (e.g. "kt@servo")."""
+        out = []
+        for b in self.bindings:
+            info = b.config.param_info()
+            for name in b.fitted:
+                p = info[name]
+                kind, _, index = name.partition(".")  # "tinynet.w3": kind tinynet, index 3
+                out.append(Param(param_name(name, b.target), kind, b.target, int(index[1:]) if index else 0,
+                                 float(getattr(b.config, name)), p.lower, p.upper, "log" if p.log else "linear"))
+        return out
+
+    def bind(self, params: ParamSet) -> None:
+        """Find each fitted number's column in `params` (call before `rollout` with values); a number
+        not in `params` keeps its config value."""
+        names = params.names
+        for b, columns in zip(self.bindings, self._columns):
+            columns.clear()
+            for name in b.fitted:
+                if param_name(name, b.target) in names:
+                    columns[name] = names.index(param_name(name, b.target))
+
+    def rollout(self, sim: "Simulator", models: list[mujoco.MjModel], initial: np.ndarray, control: np.ndarray, *,
+                values: np.ndarray | None = None, sources: Sequence[str] | None = None) -> np.ndarray:
+        """Closed-loop rollout of B trajectories; the arguments are those of `Simulator.rollout`.
+
+        Returns (B, nstep, nstate) states after each step. The replaced MJCF actuators are switched
+        off in `models` (the simulator's candidate copies) in place. Torch, when loaded, runs on one
+        thread meanwhile: the rollout threads use the cores, and intra-op threads fighting them for
+        small batches cost ten times the network's own time.
+        """
+        torch = sys.modules.get("torch")
+        threads = torch.get_num_threads() if torch is not None else None
+        if torch is not None:
+            torch.set_num_threads(1)
+        try:
+            return self._rollout(sim, models, initial, control, values, sources)
+        finally:
+            if torch is not None:
+                torch.set_num_threads(threads)
+
+    def _rollout(self, sim: "Simulator", models: list[mujoco.MjModel], initial: np.ndarray, control: np.ndarray,
+                 values: np.ndarray | None, sources: Sequence[str] | None) -> np.ndarray:
+        nbatch, nstep, nu = control.shape
+        for m in {id(m): m for m in models}.values():
+            disable_actuators(m, self._actuator)
+        for b, model, columns in zip(self.bindings, self.models, self._columns):
+            model.reset(nbatch, self.control_dt, self._row_params(b, columns, values, sources, nbatch))
+        if self.residual is not None:
+            self.residual.start(nbatch)
+        nv = sim.model.nv
+        states = np.empty((nbatch, nstep, sim.nstate))
+        chunk = np.zeros((nbatch, self.decimation, nu + nv))
+        out = np.empty((nbatch, self.decimation, sim.nstate))
+        state = np.array(initial, float)
+        for k in range(0, nstep, self.decimation):
+            n = min(self.decimation, nstep - k)
+            if n < self.decimation:  # the last, shorter control step
+                chunk, out = chunk[:, :n].copy(), out[:, :n].copy()
+            force = self.forces(state[:, sim.qpos_slice], state[:, sim.qvel_slice], control[:, k])
+            chunk[:, :, :nu] = control[:, k : k + n]
+            chunk[:, :, nu:] = force[:, None, :]
+            sim.raw_rollout(models, state, chunk, out, CONTROL_SPEC)
+            states[:, k : k + n] = out
+            state = out[:, -1].copy()  # a copy: the next call writes `out` while reading `state`
+        return states
+
+    def forces(self, qpos: np.ndarray, qvel: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
+        """(B, nq), (B, nv), (B, nu) at a control step -> (B, nv) generalized forces of the models."""
+        force = np.zeros((len(qpos), qvel.shape[1]))
+        for model, a, qadr, dof, enable in zip(self.models, self._actuator, self._qpos, self._dof, self._enable):
+            tau = model.compute(ctrl[:, a], qpos[:, qadr], qvel[:, dof])
+            if enable is not None:
+                tau = np.where(ctrl[:, enable] > 0.5, tau, 0.0)
+            force[:, dof] += tau
+        if self.residual is not None:
+            force += self.residual.compute(qpos, qvel, ctrl)
+        return force
+
+    def _row_params(self, b: Binding, columns: dict[str, int], values: np.ndarray | None, sources: Sequence[str] | None,
+                    nbatch: int) -> dict[str, np.ndarray]:
+        """name -> (B,) values of one binding: fitted columns of `values`, per-log settings by source."""
+        rows = {} if values is None else {name: np.asarray(values[:, i], float) for name, i in columns.items()}
+        if b.per_log and sources is not None:
+            for pattern, settings in b.per_log.items():
+                match = np.array([fnmatch.fnmatchcase(s, pattern) for s in sources])
+                for key, value in settings.items():
+                    column = rows.setdefault(key, np.full(nbatch, float(getattr(b.config, key))))
+                    column[match] = float(value)
+        return rows
+
+
+def param_name(name: str, target: str) -> str:
+    """Output name of an actuator model's number: "kt" -> "kt@knee", "tinynet.w3" -> "tinynet@knee.w3"."""
+    kind, dot, suffix = name.partition(".")
+    return f"{kind}@{target}{dot}{suffix}"
+
+
+def disable_actuators(model: mujoco.MjModel, actuators: Sequence[int]) -> None:
+    """Switch off `actuators` of `model` in place (group DISABLED_GROUP, disabled in opt)."""
+    for a in actuators:
+        model.actuator_group[a] = DISABLED_GROUP
+    if actuators:
+        model.opt.disableactuator |= 1 << DISABLED_GROUP
+
+
+def _resolve_actuator(model: mujoco.MjModel, target: str, kind: str, *, any_transmission: bool = False) -> int:
+    """Index of the MJCF actuator named `target`, or of the one actuator driving joint `target`."""
+    actuators = [model.actuator(a).name for a in range(model.nu)]
+    if target in actuators:
+        a = actuators.index(target)
+    else:
+        joint = next((j for j in range(model.njnt) if model.joint(j).name == target), None)
+        if joint is None:
+            raise UserError(f"--actuator {kind}@{target}: no actuator or joint named {target!r}; actuators: {', '.join(actuators) or '(none)'}")
+        driving = [a for a in range(model.nu) if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT and model.actuator_trnid[a, 0] == joint]
+        if len(driving) != 1:
+            raise UserError(f"--actuator {kind}@{target}: joint {target!r} is driven by {len(driving)} actuators; "
+                            f"name the actuator whose .ctrl column is the command instead")
+        a = driving[0]
+    if not any_transmission:
+        joint = model.actuator_trnid[a, 0]
+        if model.actuator_trntype[a] != mujoco.mjtTrn.mjTRN_JOINT or model.jnt_type[joint] not in SCALAR_JOINTS:
+            raise UserError(f"--actuator {kind}@{target}: actuator {actuators[a]!r} must drive a hinge or slide joint directly")
+    return a
+
+
+def parse_actuators(text: str, model: mujoco.MjModel, options: Mapping[str, Any] | None = None) -> ClosedLoop:
+    """Parse `--actuator MODEL@TARGET[,MODEL@TARGET...]` with options from the fit config.
+
+    Args:
+      text: e.g. "dcmotor@knee,friction@knee"; MODEL is a name of `actuator_models.MODELS` or
+        "net:FOLDER" (a network trained by `sysid actuator train`).
+      model: the compiled input model.
+      options: the config's `actuators` mapping: "control_dt" (s), and per "MODEL@TARGET" the config
+        fields plus "fit" (list of names), "per_log" ({glob: {setting: value}}) and "enable" (actuator).
+    """
+    from actuator_models import make_config
+
+    options = dict(options or {})
+    control_dt = options.pop("control_dt", None)
+    bindings = []
+    for item in [t.strip() for t in text.split(",") if t.strip()]:
+        kind, at, target = item.partition("@")
+        if not at or not target:
+            raise UserError(f"--actuator: {item!r} must be MODEL@TARGET, e.g. dcmotor@knee")
+        entry = dict(options.pop(item, None) or {})
+        fit, per_log, enable = entry.pop("fit", None), entry.pop("per_log", {}), entry.pop("enable", None)
+        config = make_config(kind, entry, where=f"--actuator {item}")
+        bindings.append(Binding(kind.split(":")[0], target, config, None if fit is None else tuple(fit), per_log or {}, enable))
+    if options:
+        raise UserError(f"config: actuators: {', '.join(map(repr, options))} match no --actuator item; items: {text}")
+    return ClosedLoop(model, bindings, control_dt=None if control_dt is None else float(control_dt))
+

@@ -1,0 +1,140 @@
+"""Tests for actuator networks: supervised training, the file pair, running in the loop, `sysid actuator train`."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import mujoco
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from actuator_models.network import NetConfig, load_network
+from actuator_models.train import TrainConfig, log_segment, train_network
+from sysid.cli import main
+from sysid.closedloop import Binding, ClosedLoop
+from sysid.data import Log
+from sysid.errors import UserError
+from sysid.params import ParamSet
+from sysid.sim import Simulator
+
+RATE = 100.0  # Hz
+KP, KD, LIMIT, DELAY = 20.0, 0.5, 3.0, 0.02  # N m/rad, N m s/rad, N m, s: the "true" actuator
+
+
+def _multisine(t: np.ndarray, rng: np.random.Generator, amplitude: float, f_hi: float) -> np.ndarray:
+    freqs = rng.uniform(0.1, f_hi, 6)
+    u = np.sin(2 * np.pi * freqs * t[:, None] + rng.uniform(0, 6, 6)).sum(axis=1)
+    return amplitude * u / np.abs(u).max()
+
+
+def delayed_saturating_pd_log(seconds: float, seed: int, source: str = "pd.csv") -> Log:
+    """A log of a known actuator: tau = clip(KP (target(t - DELAY) - q) - KD qd, +-LIMIT)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    q = _multisine(t, rng, 1.0, 1.5)
+    qd = np.gradient(q, t)
+    target = q + _multisine(t, rng, 0.3, 3.0)
+    lag = int(round(DELAY * RATE))
+    delayed = np.concatenate([np.full(lag, target[0]), target[:-lag]])
+    tau = np.clip(KP * (delayed - q) - KD * qd, -LIMIT, LIMIT)
+    return Log(source, t, {"knee": q}, {"knee": qd}, {"knee": tau}, {"knee_motor": target})
+
+
+def test_supervised_mlp_reproduces_a_delayed_saturating_pd():
+    logs = [delayed_saturating_pd_log(30.0, seed) for seed in range(2)]
+    segments = [log_segment(log, "knee", None, 1 / RATE) for log in logs]
+    config = TrainConfig(history=4, hidden=(32, 32), epochs=40, patience=8, batch_size=128, lr=5e-3)
+    result = train_network(segments, 1 / RATE, config, progress=False)
+    test = log_segment(delayed_saturating_pd_log(20.0, seed=99), "knee", None, 1 / RATE)
+    rows = np.arange(3, len(test.torque))[:, None] - np.arange(4)[None]
+    x = torch.tensor(np.concatenate([test.error[rows], test.velocity[rows]], axis=1), dtype=torch.float32)
+    with torch.no_grad():
+        predicted = result.module(x).numpy()
+    relative = np.sqrt(np.mean((predicted - test.torque[3:]) ** 2)) / (2 * LIMIT)
+    assert relative < 0.05, f"torque RMSE {100 * relative:.2f}% of the range"
+
+
+def _write_csv(log: Log, path) -> str:
+    columns = {"time": log.time, "knee.pos": log.pos["knee"], "knee.vel": log.vel["knee"], "knee.effort": log.effort["knee"],
+               "knee_motor.ctrl": log.ctrl["knee_motor"]}
+    pd.DataFrame(columns).to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("nets")
+    path = _write_csv(delayed_saturating_pd_log(20.0, 0), folder / "run.csv")
+    code = main(["actuator", "train", "--log", path, "--joint", "knee", "--net", "mlp", "--history", "3",
+                 "--epochs", "5", "--hidden", "16", "--out", str(folder / "knee_net"), "--quiet"])
+    assert code == 0
+    return str(folder / "knee_net")
+
+
+def test_train_command_writes_torchscript_sidecar_and_plot(trained):
+    meta = json.loads(open(f"{trained}/net.json").read())
+    assert meta["net"] == "mlp" and meta["history"] == 3 and meta["sample_dt"] == pytest.approx(1 / RATE)
+    assert len(meta["input_mean"]) == 2 and meta["joint"] == "knee"
+    module, loaded = load_network(trained)
+    assert loaded == meta
+    assert module(torch.zeros(5, 6)).shape == (5,)
+    import os
+    assert os.path.getsize(f"{trained}/loss.png") > 1000
+
+
+KNEE_XML = """\
+<mujoco><option timestep="0.002"/><worldbody><body><joint name="knee" type="hinge" axis="0 1 0" armature="0.01"/>
+<inertial pos="0 0 -0.2" mass="1" diaginertia="0.01 0.01 0.01"/></body></worldbody>
+<actuator><motor name="knee_motor" joint="knee"/></actuator></mujoco>"""
+
+
+@pytest.mark.parametrize("nbatch", [1, 5])
+def test_network_runs_in_the_loop_at_its_rate(trained, nbatch):
+    model = mujoco.MjModel.from_xml_string(KNEE_XML)
+    loop = ClosedLoop(model, [Binding("net", "knee", NetConfig(trained))])
+    assert loop.decimation == 5  # 100 Hz network on a 500 Hz model
+    sim = Simulator(model, ParamSet([], model=model), nthread=1, loop=loop)
+    control = np.full((nbatch, 50, 1), 0.5)
+    states, ok = sim.rollout([copy.copy(model)] * nbatch, sim.initial_states(np.zeros((nbatch, 1)), np.zeros((nbatch, 1))), control)
+    assert ok.all() and np.allclose(states[0], states[-1])
+    assert abs(states[0, -1, 1]) > 1e-4  # the network pushed the joint
+
+
+def test_network_at_another_rate_is_an_error_unless_resampled(trained):
+    model = mujoco.MjModel.from_xml_string(KNEE_XML)
+    loop = ClosedLoop(model, [Binding("net", "knee", NetConfig(trained))], control_dt=0.004)
+    sim = Simulator(model, ParamSet([], model=model), nthread=1, loop=loop)
+    args = ([copy.copy(model)], sim.initial_states(np.zeros((1, 1)), np.zeros((1, 1))), np.zeros((1, 10, 1)))
+    with pytest.raises(UserError, match="trained at 100 Hz"):
+        sim.rollout(*args)
+    loop = ClosedLoop(model, [Binding("net", "knee", NetConfig(trained, resample=True))], control_dt=0.004)
+    sim = Simulator(model, ParamSet([], model=model), nthread=1, loop=loop)
+    assert sim.rollout(*args)[1].all()
+
+
+def test_lstm_trains_and_steps_in_the_loop(tmp_path):
+    log = delayed_saturating_pd_log(10.0, 1)
+    folder = tmp_path / "lstm"
+    assert main(["actuator", "train", "--log", _write_csv(log, tmp_path / "run.csv"), "--joint", "knee", "--net", "lstm",
+                 "--hidden", "8", "--epochs", "2", "--out", str(folder), "--quiet"]) == 0
+    model = mujoco.MjModel.from_xml_string(KNEE_XML)
+    loop = ClosedLoop(model, [Binding("net", "knee", NetConfig(str(folder)))])
+    sim = Simulator(model, ParamSet([], model=model), nthread=1, loop=loop)
+    _, ok = sim.rollout([copy.copy(model)] * 3, sim.initial_states(np.zeros((3, 1)), np.zeros((3, 1))), np.full((3, 20, 1), 0.3))
+    assert ok.all()
+
+
+def test_training_without_torque_is_a_user_error(tmp_path, capsys):
+    log = delayed_saturating_pd_log(2.0, 0)
+    pd.DataFrame({"time": log.time, "knee.pos": log.pos["knee"], "knee_motor.ctrl": log.ctrl["knee_motor"]}).to_csv(tmp_path / "a.csv", index=False)
+    code = main(["actuator", "train", "--log", str(tmp_path / "a.csv"), "--joint", "knee", "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "no column 'knee.effort'" in capsys.readouterr().err
+
+
+def test_missing_network_folder_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="net.json: actuator network file not found"):
+        NetConfig(str(tmp_path)).build()

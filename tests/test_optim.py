@@ -1,0 +1,130 @@
+"""Tests for the optimizer registry, the bayes optimizer, CMA-ES alone, and `--optimizer auto`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import mujoco
+import numpy as np
+import pytest
+from conftest import PENDULUM_XML, TRUTH
+
+from sysid.errors import UserError
+from sysid.export import result_dict
+from sysid.fit import FitConfig, fit
+from sysid.optim import OPTIMIZERS, Bayes, optimizer_chain, select_optimizers
+from sysid.optim.auto import Problem, choose, describe
+from sysid.params import parse_params
+
+NAMES = ["damping@hinge", "armature@hinge", "frictionloss@hinge"]
+LIMITED_XML = """\
+<mujoco>
+  <worldbody>
+    <geom type="plane" size="1 1 0.1"/>
+    <body name="link" pos="0 0 1">
+      <joint name="hinge" type="hinge" axis="0 1 0" range="-1 1" damping="0.1"/>
+      <geom type="sphere" size="0.1" mass="1"/>
+    </body>
+  </worldbody>
+</mujoco>
+"""
+
+
+class Quadratic:
+    """A fake objective on the unit box that records every batch it is asked to evaluate."""
+
+    def __init__(self, target: np.ndarray):
+        self.target, self.dim = target, len(target)
+        self.lower, self.upper = np.zeros(self.dim), np.ones(self.dim)
+        self.evaluations, self.batches, self.final = 0, [], False
+
+    def loss(self, x: np.ndarray) -> np.ndarray:
+        self.batches.append(np.array(x))
+        self.evaluations += len(x)
+        return np.sum((x - self.target) ** 2, axis=1) + 1e-3
+
+
+def test_every_optimizer_is_a_frozen_dataclass_named_by_its_key():
+    for name, cls in OPTIMIZERS.items():
+        optimizer = cls()
+        assert dataclasses.is_dataclass(optimizer) and optimizer.name == name and isinstance(optimizer.local, bool)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            optimizer.name = "other"
+    assert [o.name for o in optimizer_chain("bayes+lsq", {"bayes": {"batch": 2}})] == ["bayes", "lsq"]
+
+
+def test_bayes_asks_batches_inside_the_bounds_starting_from_x0():
+    objective = Quadratic(np.array([0.3, 0.7]))
+    outcome = Bayes(max_evaluations=14, batch=4, startup_trials=4).minimize(objective, np.array([0.5, 0.5]), seed=0)
+    assert [len(b) for b in objective.batches] == [4, 4, 4, 2]  # one rollout call per batch
+    np.testing.assert_allclose(objective.batches[0][0], [0.5, 0.5])
+    candidates = np.concatenate(objective.batches)
+    assert np.all((candidates >= 0) & (candidates <= 1))
+    assert outcome.evaluations == 14 and outcome.message.startswith("GPSampler")
+    assert outcome.loss == pytest.approx(objective.loss(outcome.x[None])[0]) and outcome.loss < 0.05
+
+
+@pytest.mark.parametrize("options, message", [({"sampler": "random"}, "sampler must be 'gp' or 'tpe'"),
+                                              ({"batch": 0}, "at least 1"), ({"trials": 3}, "unexpected keyword")])
+def test_bayes_options_are_validated(options, message):
+    with pytest.raises(UserError, match=message):
+        optimizer_chain("bayes", {"bayes": options})
+
+
+def test_bayes_then_lsq_recovers_the_pendulum(pendulum, noisy_log):
+    params = parse_params("damping,armature,friction", pendulum)
+    config = FitConfig(horizons=(0.1, 0.3), optimizer="bayes+lsq", nthread=2,
+                       optimizer_options={"bayes": {"sampler": "tpe", "max_evaluations": 60}})
+    result = fit(pendulum, [noisy_log], params, config, progress=False)
+    np.testing.assert_allclose(result.values, [TRUTH[n] for n in NAMES], rtol=0.03)
+    assert result.stages[0].startswith("bayes 0.1s") and "TPESampler" in result.stages[0]
+
+
+def test_cmaes_alone_converges_on_its_final_stage(pendulum, noisy_log):
+    params = parse_params("damping,armature,friction", pendulum)
+    config = FitConfig(horizons=(0.1, 0.3), optimizer="cmaes", nthread=2, optimizer_options={"cmaes": {"final_max_evaluations": 1500}})
+    result = fit(pendulum, [noisy_log], params, config, progress=False)
+    np.testing.assert_allclose(result.values, [TRUTH[n] for n in NAMES], rtol=0.05)
+    assert "maxfevals=600" not in result.stages[-1]  # the final stage's budget is larger
+
+
+# --- auto ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("problem, chosen", [
+    (Problem(8, ("frictionloss",), None, False), "cmaes+lsq"),
+    (Problem(3, (), 100, False), "bayes+lsq"),
+    (Problem(40, (), 100, False), "cmaes+lsq"),  # too many parameters for a GP
+    (Problem(3, (), None, True), "cmaes+mjx"),
+    (Problem(3, ("contacts",), None, True), "cmaes+lsq"),
+])
+def test_auto_chooses_from_the_problem(problem, chosen):
+    spec, reason = choose(problem)
+    assert spec == chosen and reason.startswith(chosen)
+    assert f"{problem.n_params} parameters" in reason
+
+
+def test_auto_describes_what_makes_the_loss_rough(pendulum):
+    problem = describe(pendulum, parse_params("damping,armature", pendulum))
+    assert problem.rough == ("frictionloss",) and not problem.gpu  # the model has friction even when not fitted
+    limited = mujoco.MjModel.from_xml_string(LIMITED_XML)
+    assert describe(limited, parse_params("damping,delay", limited)).rough == ("joint limits", "contacts", "delay (no MJX gradient)")
+
+
+@pytest.mark.parametrize("options, message", [({"budget": 0}, "positive integer"), ({"speed": 1}, "unknown option")])
+def test_auto_options_are_validated(pendulum, options, message):
+    with pytest.raises(UserError, match=message):
+        select_optimizers("auto", {"auto": options}, pendulum, parse_params("damping", pendulum))
+
+
+def test_auto_fit_says_what_it_chose_and_why(pendulum, noisy_log):
+    params = parse_params("damping,armature,friction", pendulum)
+    config = FitConfig(horizons=(0.1, 0.3), optimizer="auto", nthread=2, optimizer_options={"cmaes": {"max_evaluations": 300}})
+    result = fit(pendulum, [noisy_log], params, config, progress=False)
+    assert result.optimizer == "cmaes+lsq"
+    assert result.optimizer_reason.startswith("auto: cmaes+lsq (3 parameters, non-smooth loss (frictionloss)")
+    summary = result_dict(result, model_path="pendulum.xml", log_paths=["run.csv"], config=config, command="")
+    assert summary["optimizer_reason"] == result.optimizer_reason and summary["gradient_steps"] == 0
+    assert all(isinstance(p["identifiable"], bool) for p in summary["params"].values())
+    explicit = fit(pendulum, [noisy_log], params, FitConfig(horizons=(0.3,), optimizer="lsq", nthread=2), progress=False)
+    assert explicit.optimizer_reason == "chosen in the command line or config"
