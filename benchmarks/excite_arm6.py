@@ -17,7 +17,7 @@ Per seed:
 
 Run from the repository root (sizes are flags; the defaults are the full benchmark):
 
-    .venv/bin/python benchmarks/excite_arm6.py [--seeds 5] [--duration 10] [--evaluations 160]
+    .venv/bin/python benchmarks/excite_arm6.py [--seeds 5] [--duration 10] [--evaluations 240]
 
 Prints a markdown table and writes the raw numbers to benchmarks/out/excite_arm6.json.
 """
@@ -96,9 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     parser.add_argument("--duration", type=float, default=10.0, help="s, length of both experiments (default 10)")
-    parser.add_argument("--evaluations", type=int, default=160, help="candidate plans per design (default 160)")
+    parser.add_argument("--evaluations", type=int, default=240, help="candidate plans per design (default 240)")
     parser.add_argument("--search-windows", type=int, default=4, help="fit windows per candidate in the search (default 4)")
-    parser.add_argument("--lines", type=int, default=4, help="harmonics / lines per joint (default 4)")
+    parser.add_argument("--lines", type=int, default=6, help="harmonics / lines per joint (default 6)")
     parser.add_argument("--max-freq", type=float, default=4.0, help="Hz, top of the band (default 4)")
     parser.add_argument("--max-vel", type=float, default=3.0, help="rad/s (default 3)")
     parser.add_argument("--max-acc", type=float, default=30.0, help="rad/s^2 (default 30)")

@@ -16,7 +16,8 @@ Run from the repository root (the full run takes tens of minutes on 2 cores):
     .venv/bin/python benchmarks/optimizers.py [--seeds 6] [--durations 3,8]
         [--optimizers cmaes,lsq,cmaes+lsq,bayes,mjx,auto,mujoco.sysid]
 
-Prints one markdown table and writes every fit's numbers to benchmarks/out/optimizers.json
+`--mjx-throughput 1024` instead measures MJX gradient steps per second with 1024 windows (on a
+GPU when JAX has one). Prints one markdown table and writes every fit's numbers to benchmarks/out/optimizers.json
 (rewritten after each fit, so a partial run keeps what it measured).
 """
 
@@ -96,6 +97,36 @@ def table(results: dict, names: list[str], durations: list[float]) -> str:
     return "\n".join(lines)
 
 
+def mjx_throughput(windows: int, steps: int = 5) -> None:
+    """Print MJX gradient steps per second on the arm with `windows` windows of 0.25 s (all 8
+    parameters plus every window's start state), on whatever device JAX uses."""
+    import jax
+
+    from sysid.loss import ShootingLoss
+    from sysid.mjx_loss import MjxLoss
+    from sysid.objective import Objective
+    from sysid.sim import Simulator
+    from sysid.track import bind_log
+
+    generate = baseline._load_generate()
+    truth = {n: float(generate.TRUTH[n]) for n in baseline.PARAMETER_NAMES}
+    model = mujoco.MjModel.from_xml_path(str(baseline.ARM2_XML))
+    log = arm2.frame_to_log(generate.make_log(windows * 0.25, 0), "arm2")
+    params = parse_params(arm2.PARAMS, model, overrides={n: {"initial": v} for n, v in truth.items()})
+    loss = ShootingLoss(Simulator(model, params), [bind_log(log, model)], 0.25)
+    objective = Objective(loss, refine_states=True)
+    x = objective.start(params.to_unit(params.initial))
+    mjx_loss = MjxLoss(objective, x)
+    start = time.perf_counter()
+    mjx_loss.value_and_grad(x)
+    compiled = time.perf_counter()
+    for _ in range(steps):
+        mjx_loss.value_and_grad(x)
+    rate = steps / (time.perf_counter() - compiled)
+    print(f"mjx: {rate:.3g} gradient steps/s with {loss.n_windows} windows of 0.25 s ({objective.dim} variables) on "
+          f"{jax.devices()[0].device_kind} ({jax.default_backend()}); first step with compilation {compiled - start:.0f} s")
+
+
 def print_coverage(results: dict) -> None:
     """The done-means number: interval coverage of auto's fits on the 3 s log."""
     if results.get("auto 3"):
@@ -110,11 +141,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--durations", default="3,8", help="log lengths in seconds, comma-separated (default 3,8)")
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS), help=f"comma-separated (default {','.join(OPTIMIZERS)})")
     parser.add_argument("--out", type=pathlib.Path, default=OUT, help=f"json file (default {OUT.relative_to(REPO)})")
+    parser.add_argument("--mjx-throughput", type=int, metavar="WINDOWS", help="only measure MJX gradient steps/s with this many windows")
     parser.add_argument("--from-json", type=pathlib.Path, nargs="+", help="print the table of earlier runs' json files (later files win)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
     durations = [float(d) for d in args.durations.split(",")]
+    if args.mjx_throughput:
+        mjx_throughput(args.mjx_throughput)
+        return
     if args.from_json:
         results = {}
         for path in args.from_json:

@@ -251,6 +251,8 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
         extra["validation"] = {"fraction": val, **validation_report(
             model, result.params, result.params.initial, result.values, val_logs, horizon=result.horizon,
             nthread=config.nthread, names=val_names)}
+    if loop is not None:
+        extra["actuator_models"] = ["actuators.json"]  # `sysid export` copies the files listed here
     summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=config,
                             extra=extra)
     if loop is not None:

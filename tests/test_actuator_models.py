@@ -114,5 +114,6 @@ def test_fit_command_with_an_actuator_model_writes_its_values(tmp_path):
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert result["params"]["kt@servo"]["value"] == pytest.approx(0.4, rel=1e-3)
     assert result["params"]["R@servo"]["unit"] == "ohm"
+    assert result["actuator_models"] == ["actuators.json"]
     actuators = json.loads((tmp_path / "out" / "actuators.json").read_text())
     assert actuators["models"][0]["settings"]["kt"] == pytest.approx(0.4, rel=1e-3)

@@ -23,7 +23,12 @@ from sysid.track import bind_log
 REPO = pathlib.Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"
 DATASETS = REPO / "datasets"
-pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason=f"no real logs at {REAL}")
+
+
+@pytest.fixture(autouse=True)
+def _real_logs_present():
+    """The real logs must sit in ../shared beside the checkout (as in CI); a missing folder fails, not skips."""
+    assert REAL.is_dir(), f"the real hardware logs are missing: expected them at {REAL}"
 
 DFKI = REAL / "dfki_simple_pendulum" / "measured"
 INI = REAL / "ini_cartpole"

@@ -6,6 +6,7 @@ from sysid.excite.design import Design, Plan, Planner, design
 from sysid.excite.families import FAMILIES, make_family, multisine_family
 from sysid.excite.information import criterion, fisher, predicted_std, prior_information
 from sysid.excite.limits import Limits
+from sysid.excite.search import search
 
 __all__ = [
     "FAMILIES",
@@ -22,4 +23,5 @@ __all__ = [
     "multisine_family",
     "predicted_std",
     "prior_information",
+    "search",
 ]

@@ -26,7 +26,7 @@ import numpy as np
 from sysid.errors import UserError
 from sysid.excite import actuation, limits as limits_mod
 from sysid.excite.config import ExciteConfig
-from sysid.excite.families import Family, FourierFamily, make_family, multisine_family
+from sysid.excite.families import Family, make_family, multisine_family
 from sysid.excite.information import criterion, fisher, predicted_std, predicted_track
 from sysid.excite.search import search
 from sysid.params import ParamSet
@@ -101,9 +101,6 @@ class Planner:
         self.limits.check_rest(act, q_rest, self.rest_ctrl, self.rest["force"])
         f_lo = config.min_freq if config.min_freq is not None else 1.0 / config.duration
         self.family = make_family(config.family, self.time, len(act.joints), f_lo=f_lo, f_hi=config.max_freq, lines=config.lines)
-        if isinstance(self.family, FourierFamily):
-            room = np.minimum(self.limits.pos_hi - self.q_start, self.q_start - self.limits.pos_lo)
-            self.family = self.family.weighted(room, self.limits.vel, self.limits.acc)
         self.sim = Simulator(model, params, nthread=config.nthread)
         self.evaluations = 0
 

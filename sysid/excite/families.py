@@ -58,28 +58,15 @@ def harmonic_grid(duration: float, f_lo: float, f_hi: float, count: int) -> np.n
 class FourierFamily:
     """Finite Fourier series joint trajectories on `harmonics` of 1 / duration (period = duration).
 
-    theta holds, per joint, L cosine then L sine velocity amplitudes, mapped from [0, 1] to [-1, 1]
-    and multiplied by `weights` (J, L) (rad/s or m/s; default 1), see `weighted`.
+    theta holds, per joint, L cosine then L sine velocity amplitudes, mapped from [0, 1] to [-1, 1].
     """
 
     time: np.ndarray
     njoint: int
     harmonics: np.ndarray
-    weights: np.ndarray | None = None
     name: str = "fourier"
     smooth: bool = True
     joint_space: bool = True
-
-    def weighted(self, room: np.ndarray, vel: np.ndarray, acc: np.ndarray) -> FourierFamily:
-        """The family with each harmonic's amplitude scaled to what the limits allow it alone:
-        min(vel, acc / w, room * w) at w = 2 pi f, for per-joint position room (rad or m, the
-        distance from the start to the nearer bound), speed and acceleration bounds (J,) each.
-        A random start then uses every harmonic about equally, whatever limit binds."""
-        w = 2 * np.pi * self.harmonics / float(self.time[-1] - self.time[0])
-        amp = np.minimum(np.minimum(vel[:, None], acc[:, None] / w), room[:, None] * w)
-        amp = np.where(np.isfinite(amp), amp, 1.0)
-        top = amp.max(axis=1, keepdims=True)
-        return dataclasses.replace(self, weights=np.where(top > 0, amp / np.where(top > 0, top, 1.0), 1.0))
 
     @property
     def dim(self) -> int:
@@ -90,8 +77,6 @@ class FourierFamily:
 
     def excursion(self, theta: np.ndarray) -> np.ndarray:
         c = 2.0 * np.asarray(theta).reshape(self.njoint, 2, -1) - 1.0
-        if self.weights is not None:
-            c = c * self.weights[:, None, :]
         a, b = signals.at_rest(c[:, 0], c[:, 1], self.harmonics)
         period = float(self.time[-1] - self.time[0])
         return signals.fourier_trajectory(self.time, a, b, self.harmonics, period)[0]

@@ -17,9 +17,12 @@ class CMAES:
     """Covariance matrix adaptation evolution strategy.
 
     CMA-ES searches the parameters only. When the objective also holds window start-state
-    offsets (a final stage with `refine_states`), they are nuisance variables refined by one
-    Gauss-Newton step (one batched rollout of n + nx candidates) at the search mean every
-    `state_every` generations, so that noisy measured start states do not bias the result.
+    offsets (a final stage with `refine_states`: nothing polishes after it), they are nuisance
+    variables handled by variable projection: the candidates' residuals are scored after
+    removing what the offsets could explain (their Jacobian, one batched rollout, frozen at the
+    start point), and a damped Gauss-Newton step sets the offsets at the best parameters; this
+    runs twice, the second time from the first's result. Noisy measured start states then do
+    not bias the result, and a candidate still costs one rollout per window.
 
     Attributes:
       sigma0: initial step size in the unit box (0.15 = 15% of each parameter's log range).
@@ -31,27 +34,40 @@ class CMAES:
       final_max_evaluations, final_tolx: the same on a final stage (`Objective.final`: no
         optimizer polishes after this one, e.g. `--optimizer cmaes` alone), where CMA-ES
         must converge to the optimum itself.
-      state_every: generations between two refinements of the start-state offsets.
+      state_sigma: step size of the second pass with start states (unit box).
     """
 
     sigma0: float = 0.15
     popsize: int | None = None
     max_evaluations: int = 600
     tolx: float = 1e-2
-    final_max_evaluations: int = 6000
+    final_max_evaluations: int = 4000
     final_tolx: float = 1e-4
-    state_every: int = 5
+    state_sigma: float = 0.02
     name: str = "cmaes"
     local: bool = False
 
     def minimize(self, objective: Objective, x0: np.ndarray, *, seed: int) -> Outcome:
         n = getattr(objective, "n", objective.dim)
+        start = objective.evaluations
+        if objective.dim == n:
+            best, loss, message = self._search(objective.loss, objective, x0, self.sigma0, seed)
+            return Outcome(best, loss, objective.evaluations - start, message)
+        x = np.array(x0, float)
+        for sigma in (self.sigma0, self.state_sigma):
+            projection = _StateProjection(objective, x)
+            sub = Subspace(objective, np.arange(n), x)
+            x[:n], _, message = self._search(lambda u: projection.loss(sub.residuals(u)), objective, x[:n], sigma, seed)
+            x = _refine_states(objective, x)
+        return Outcome(x, float(objective.loss(x[None])[0]), objective.evaluations - start, message)
+
+    def _search(self, loss, objective, u0: np.ndarray, sigma0: float, seed: int) -> tuple[np.ndarray, float, str]:
+        """CMA-ES of loss ((B, n) -> (B,)) over the parameters' unit box from u0 (n,)."""
+        n = len(u0)
         final = getattr(objective, "final", False)
-        popsize = self.popsize or max(8, 4 + int(3 * np.log(n)))
-        search = Subspace(objective, np.arange(n), x0) if objective.dim > n else objective
         options = {
             "bounds": [list(objective.lower[:n]), list(objective.upper[:n])],
-            "popsize": popsize,
+            "popsize": self.popsize or max(8, 4 + int(3 * np.log(n))),
             "seed": seed + 1,  # cma treats seed 0 as "random"
             "maxfevals": self.final_max_evaluations if final else self.max_evaluations,
             "tolx": self.final_tolx if final else self.tolx,
@@ -64,26 +80,51 @@ class CMAES:
             options["maxstd"] = np.inf
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Initial solution argument x0")
-            es = cma.CMAEvolutionStrategy(np.clip(x0[:n], 0.0, 1.0), self.sigma0, options)
-        start = objective.evaluations
-        generation = 0
+            es = cma.CMAEvolutionStrategy(np.clip(u0, 0.0, 1.0), sigma0, options)
         while not es.stop():
             candidates = np.array(es.ask())
-            es.tell(list(candidates), list(search.loss(candidates)))
-            generation += 1
-            if search is not objective and generation % self.state_every == 0:
-                search.base = _refine_states(objective, np.concatenate([np.clip(es.mean, 0, 1), search.base[n:]]))
-        best = es.result.xbest if es.result.xbest is not None else x0[:n]
-        x = np.concatenate([best, search.base[n:]]) if search is not objective else np.asarray(best)
-        loss = float(objective.loss(x[None])[0]) if search is not objective else float(es.result.fbest)
-        message = ", ".join(f"{k}={v}" for k, v in es.stop().items())
-        return Outcome(x, loss, objective.evaluations - start, message)
+            es.tell(list(candidates), list(loss(candidates)))
+        best = es.result.xbest if es.result.xbest is not None else u0
+        return np.asarray(best), float(es.result.fbest), ", ".join(f"{k}={v}" for k, v in es.stop().items())
+
+
+class _StateProjection:
+    """Scores residuals after removing, per window, what its start-state offsets could explain.
+
+    The offsets' Jacobian is computed once at x (one batched rollout); the score of residuals r
+    is mean(|(I - P) r|^2), P the projection on each window's offset columns: the loss after
+    the best offsets, to first order.
+    """
+
+    def __init__(self, objective: Objective, x: np.ndarray):
+        n, nx, window = objective.n, objective.shooting.nx, objective.shooting.windows.entry_window
+        jac = objective.jacobian(x, objective.residuals(x[None])[0])
+        self.blocks = []
+        for w in range(objective.shooting.n_windows):
+            rows = np.flatnonzero(window == w)
+            basis, sv, _ = np.linalg.svd(jac[rows, n + w * nx : n + (w + 1) * nx], full_matrices=False)
+            self.blocks.append((rows, basis[:, sv > max(sv.max(initial=0.0), 1e-300) * 1e-8]))
+
+    def loss(self, r: np.ndarray) -> np.ndarray:
+        """(B, m) residuals -> (B,) projected mean squares."""
+        r = r.copy()
+        for rows, basis in self.blocks:
+            r[:, rows] -= (r[:, rows] @ basis) @ basis.T
+        return np.mean(r**2, axis=1)
 
 
 def _refine_states(objective: Objective, x: np.ndarray) -> np.ndarray:
-    """One Gauss-Newton step on the start-state offsets of x (dim,), the parameters held."""
+    """One damped Gauss-Newton step on the start-state offsets of x (dim,), the parameters held.
+
+    The full, half and quarter steps are tried in one batched rollout; the best is kept if it
+    lowers the loss (far from the optimum a full step can overshoot into diverging windows).
+    """
     n = objective.n
     r = objective.residuals(x[None])[0]
     jac = objective.jacobian(x, r)[:, n:]
     step = np.linalg.lstsq(jac, -r, rcond=None)[0]
-    return np.concatenate([x[:n], x[n:] + step])
+    trials = np.repeat(x[None], 3, axis=0)
+    trials[:, n:] += np.array([1.0, 0.5, 0.25])[:, None] * step
+    losses = objective.loss(trials)
+    best = int(np.argmin(losses))
+    return trials[best] if losses[best] < np.mean(r**2) else x
