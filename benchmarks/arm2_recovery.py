@@ -9,10 +9,12 @@ in [0.5, 2] of the truth with bounds [truth / 10, truth * 10]. Over 6 seeds:
 * speed: our median wall time is below mujoco.sysid's (default optimizer, open-loop from the
   true initial state; see mujoco_sysid_baseline.py) measured in the same run;
 * overhead: a fit's wall time is at most 1.15 x the time bare ``mujoco.rollout`` takes for the
-  same simulation steps. After each fit we replay the exact (nbatch, nstep) sequence of its
-  rollout calls (``FitResult.rollout_calls``) on a fresh thread pool with as many threads,
-  preallocated outputs, ``skip_checks=True``, the fitted values and initial states and
-  commands from the log; only the rollout calls are timed.
+  same simulation steps. The fit runs again (it is deterministic given its seed) with every
+  rollout call's inputs recorded: the candidate models, initial states and controls. Those
+  exact calls are then replayed on a fresh thread pool with as many threads, preallocated
+  outputs and ``skip_checks=True``; only the rollout calls are timed. So the replay does the
+  same simulation work as the fit, and the ratio is the fit's own cost on top of it. Fit and
+  replay are each timed ``--repeats`` times (medians), interleaved, against machine noise.
 
 The two tools run interleaved on each seed (ours first), so machine noise hits both alike.
 Run from the repository root:
@@ -44,7 +46,7 @@ import mujoco_sysid_baseline as baseline  # noqa: E402
 from sysid.data import Log  # noqa: E402
 from sysid.fit import FitConfig, fit  # noqa: E402
 from sysid.params import ParamSet, parse_params  # noqa: E402
-from sysid.sim import STATE_SPEC, default_threads  # noqa: E402
+from sysid.sim import STATE_SPEC, Simulator, default_threads  # noqa: E402
 
 OUT = REPO / "benchmarks" / "out" / "arm2_recovery.json"
 TOLERANCE = 0.05  # relative error allowed on every parameter
@@ -64,72 +66,74 @@ def frame_to_log(frame, source: str) -> Log:
     )
 
 
-def bare_rollout_seconds(model: mujoco.MjModel, params: ParamSet, values: np.ndarray, log: Log,
-                         calls: list[tuple[int, int]], nthread: int) -> float:
-    """Seconds bare mujoco.rollout takes for the same (nbatch, nstep) calls as a fit.
+def record_rollouts(model: mujoco.MjModel, log: Log, params: ParamSet, config: FitConfig) -> list[tuple]:
+    """Run the fit again, recording every rollout call's inputs: (models, initial, control, control_spec)."""
+    calls = []
+    original = Simulator.raw_rollout
 
-    Everything but the rollout calls themselves (model copies, initial states, controls,
-    output buffers) is prepared beforehand and not timed.
-    """
-    scratch = mujoco.MjData(model)
+    def recording(self, models, initial, control, states, control_spec=int(mujoco.mjtState.mjSTATE_CTRL)):
+        snapshot = {id(m): copy.copy(m) for m in models}  # candidate copies are rewritten by later calls
+        calls.append(([snapshot[id(m)] for m in models], np.array(initial, float), np.array(control, float), control_spec))
+        original(self, models, initial, control, states, control_spec)
+
+    Simulator.raw_rollout = recording
+    try:
+        fit(model, [log], params, config, progress=False)
+    finally:
+        Simulator.raw_rollout = original
+    return calls
+
+
+def bare_rollout_seconds(calls: list[tuple], nthread: int) -> float:
+    """Seconds bare mujoco.rollout takes for recorded calls, outputs preallocated, only the calls timed."""
+    model = calls[0][0][0]
     nstate = mujoco.mj_stateSize(model, STATE_SPEC)
-    max_batch = max(nb for nb, _ in calls)
-    models = [copy.copy(model) for _ in range(max_batch)]
-    for m in models:
-        params.write(m, values, scratch)
-
-    qpos = np.column_stack([log.pos[j] for j in baseline.JOINTS])
-    qvel = np.column_stack([log.vel[j] for j in baseline.JOINTS])
-    ctrl = np.column_stack([log.ctrl[a] for a in baseline.MOTORS])
-    n = len(log.time)
-
-    prepared = {}
-    for nbatch, nstep in set(calls):
-        rows = np.linspace(0, max(0, n - 1 - nstep), nbatch).round().astype(int)
-        initial = np.empty((nbatch, nstate))
-        for b, row in enumerate(rows):
-            mujoco.mj_resetData(model, scratch)
-            scratch.qpos[:] = qpos[row]
-            scratch.qvel[:] = qvel[row]
-            mujoco.mj_getState(model, scratch, initial[b], STATE_SPEC)
-        initial[:, 0] = 0.0
-        # The log is at the model step: one command per step, the last one held past the end.
-        idx = np.minimum(rows[:, None] + np.arange(nstep)[None, :], n - 1)
-        control = np.ascontiguousarray(ctrl[idx])
-        state = np.empty((nbatch, nstep, nstate))
-        sensors = np.empty((nbatch, nstep, model.nsensordata))
-        prepared[nbatch, nstep] = (models[:nbatch], initial, control, state, sensors)
-
+    outputs = {}
+    for _, initial, control, _ in calls:
+        shape = control.shape[:2]
+        if shape not in outputs:
+            outputs[shape] = (np.empty((*shape, nstate)), np.empty((*shape, model.nsensordata)))
     pool = mj_rollout.Rollout(nthread=nthread if nthread > 1 else 0)
     datas = [mujoco.MjData(model) for _ in range(max(1, nthread))]
     seconds = 0.0
     try:
-        for nbatch, nstep in calls:
-            batch_models, initial, control, state, sensors = prepared[nbatch, nstep]
+        for models, initial, control, spec in calls:
+            state, sensors = outputs[control.shape[:2]]
             start = time.perf_counter()
-            pool.rollout(batch_models, datas, initial, control, state=state, sensordata=sensors,
-                         nstep=nstep, skip_checks=True)
+            pool.rollout(models, datas, initial, control, control_spec=spec, state=state, sensordata=sensors,
+                         nstep=control.shape[1], skip_checks=True)
             seconds += time.perf_counter() - start
     finally:
         pool.close()
     return seconds
 
 
-def run_ours(model: mujoco.MjModel, log: Log, initial: dict, lower: dict, upper: dict, truth: dict, seed: int) -> dict:
+def run_ours(model: mujoco.MjModel, log: Log, initial: dict, lower: dict, upper: dict, truth: dict, seed: int,
+             repeats: int = 3) -> dict:
     overrides = {n: {"initial": initial[n], "lower": lower[n], "upper": upper[n]} for n in baseline.PARAMETER_NAMES}
     params = parse_params(PARAMS, model, overrides=overrides)
-    result = fit(model, [log], params, FitConfig(seed=seed), progress=False)
-    values = dict(zip(params.names, map(float, result.values)))
+    config = FitConfig(seed=seed)
     nthread = default_threads()
-    bare = bare_rollout_seconds(model, params, result.values, log, result.rollout_calls, nthread)
+    calls = record_rollouts(model, log, params, config)
+    walls, bares = [], []
+    for _ in range(repeats):
+        result = fit(model, [log], params, config, progress=False)
+        walls.append(result.wall_time_s)
+        bares.append(bare_rollout_seconds(calls, nthread))
+    if [c[2].shape[:2] for c in calls] != result.rollout_calls:
+        raise RuntimeError("the recorded fit made other rollout calls than the timed one: the fit is not deterministic")
+    values = dict(zip(params.names, map(float, result.values)))
+    wall, bare = float(np.median(walls)), float(np.median(bares))
     steps_per_8s = round(8.0 / model.opt.timestep)  # steps of one full 8 s log rollout
     return {
         "values": values,
         "rel_err": {n: abs(values[n] / truth[n] - 1.0) for n in baseline.PARAMETER_NAMES},
-        "wall_time_s": result.wall_time_s,
+        "wall_time_s": wall,
+        "wall_times_s": walls,
         "rollout_time_s": result.rollout_time_s,
         "bare_rollout_s": bare,
-        "overhead_ratio": result.wall_time_s / bare,
+        "bare_rollout_times_s": bares,
+        "overhead_ratio": wall / bare,
         "evaluations": result.evaluations,
         "sim_steps": result.sim_steps,
         "rollouts_equiv": result.sim_steps / steps_per_8s,
@@ -154,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=6, help="seeds 0..N-1 (default 6)")
     parser.add_argument("--duration", type=float, default=8.0, help="log length in seconds (default 8)")
     parser.add_argument("--skip-baseline", action="store_true", help="do not run mujoco.sysid")
+    parser.add_argument("--repeats", type=int, default=3, help="timed fits and bare replays per seed, medians (default 3)")
     args = parser.parse_args(argv)
 
     run_base = not args.skip_baseline
@@ -172,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         frame = generate.make_log(args.duration, seed)
         log = frame_to_log(frame, f"arm2 seed {seed}")
         initial, lower, upper = baseline.benchmark_start(truth, seed)
-        r = run_ours(model, log, initial, lower, upper, truth, seed)
+        r = run_ours(model, log, initial, lower, upper, truth, seed, args.repeats)
         r["seed"] = seed
         r["max_rel_err"] = max(r["rel_err"].values())
         r["worst"] = max(r["rel_err"], key=r["rel_err"].get)

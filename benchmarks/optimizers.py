@@ -137,12 +137,13 @@ def print_coverage(results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=6, help="seeds 0..N-1 (default 6)")
+    parser.add_argument("--seeds", type=int, default=6, help="seeds FIRST..FIRST+N-1 (default 6)")
+    parser.add_argument("--first-seed", type=int, default=0, help="FIRST (default 0)")
     parser.add_argument("--durations", default="3,8", help="log lengths in seconds, comma-separated (default 3,8)")
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS), help=f"comma-separated (default {','.join(OPTIMIZERS)})")
     parser.add_argument("--out", type=pathlib.Path, default=OUT, help=f"json file (default {OUT.relative_to(REPO)})")
     parser.add_argument("--mjx-throughput", type=int, metavar="WINDOWS", help="only measure MJX gradient steps/s with this many windows")
-    parser.add_argument("--from-json", type=pathlib.Path, nargs="+", help="print the table of earlier runs' json files (later files win)")
+    parser.add_argument("--from-json", type=pathlib.Path, nargs="+", help="print the table of earlier runs' json files (pooled)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
@@ -152,8 +153,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.from_json:
         results = {}
-        for path in args.from_json:
-            results.update(json.loads(path.read_text())["results"])
+        for path in args.from_json:  # rows of the same optimizer and log length are pooled
+            for key, rows in json.loads(path.read_text())["results"].items():
+                results.setdefault(key, []).extend(rows)
         print(table(results, names, durations))
         print_coverage(results)
         return
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, list[dict]] = {}
     started = time.perf_counter()
     for duration in durations:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             frame = generate.make_log(duration, seed)
             log = arm2.frame_to_log(frame, f"arm2 {duration:g} s seed {seed}")
             start = baseline.benchmark_start(truth, seed)

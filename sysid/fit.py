@@ -10,6 +10,7 @@ Jacobian at the optimum.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 import warnings
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from sysid.data import Log
@@ -135,8 +136,14 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
     """
     # The rollout threads already use every core; threaded BLAS on top of them makes the
     # least-squares SVDs ten times slower.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         return _fit(model, logs, params, config, progress=progress, loop=loop)
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """The loaded thread pools, found once (the search walks every loaded library)."""
+    return ThreadpoolController()
 
 
 def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool, loop=None) -> FitResult:

@@ -123,6 +123,13 @@ class ShootingLoss:
         self.refine_scale = np.stack([tracks[t].refine_scale for t in win.track])  # (W, nx)
         self.nx = self.refine_index.shape[1]
         self._starts = np.array([tracks[t].time[r] for t, r in zip(win.track, win.start)])
+        # Flat indices of every entry's two bracketing states in one candidate's (W, nstep, nstate)
+        # rollout; an entry before the first step reads the initial state (W, nstate) instead.
+        nstate = sim.nstate
+        self._hi = (win.entry_window * win.nstep + win.entry_step) * nstate + win.entry_state
+        self._lo = (win.entry_window * win.nstep + np.maximum(win.entry_step - 1, 0)) * nstate + win.entry_state
+        self._first = np.flatnonzero(win.entry_step == 0)
+        self._first_initial = win.entry_window[self._first] * nstate + win.entry_state[self._first]
         self._fixed_controls = None if sim.params.delay_index is not None else self.controls(0.0)
 
     def controls(self, delay: float) -> np.ndarray:
@@ -160,15 +167,13 @@ class ShootingLoss:
             batch_models, initial.reshape(ncand * nwin, -1), control.reshape(ncand * nwin, win.nstep, -1),
             values=np.repeat(values, nwin, axis=0) if loop else None,
             sources=[self.tracks[t].source for t in win.track] * ncand if loop else None,
+            reuse=True,
         )
-        states = states.reshape(ncand, nwin, win.nstep, -1)
         # Entry k interpolates between the states at steps k and k + 1; step 0 is the initial state.
-        hi = states[:, win.entry_window, win.entry_step, win.entry_state]
-        lo = np.where(
-            win.entry_step == 0,
-            initial[:, win.entry_window, win.entry_state],
-            states[:, win.entry_window, np.maximum(win.entry_step - 1, 0), win.entry_state],
-        )
+        states = states.reshape(ncand, -1)
+        hi = np.take(states, self._hi, axis=1)
+        lo = np.take(states, self._lo, axis=1)
+        lo[:, self._first] = np.take(initial.reshape(ncand, -1), self._first_initial, axis=1)
         return lo + win.entry_frac * (hi - lo), ok.reshape(ncand, nwin)
 
     def residuals(self, values: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
@@ -183,5 +188,7 @@ class ShootingLoss:
         """(m,) simulated entries -> RMSE of each signal name over all tracks (signal units)."""
         win = self.windows
         error = simulated - win.entry_target
-        names = np.array([self.tracks[t].signals[s] for t, s in zip(win.entry_track, win.entry_signal)])
-        return {name: float(np.sqrt(np.mean(error[names == name] ** 2))) for name in dict.fromkeys(names)}
+        # Signal names per (track, signal) pair, looked up once per pair, not per entry.
+        pairs, which = np.unique(np.stack([win.entry_track, win.entry_signal], axis=1), axis=0, return_inverse=True)
+        names = np.array([self.tracks[t].signals[s] for t, s in pairs])[which.ravel()]
+        return {str(name): float(np.sqrt(np.mean(error[names == name] ** 2))) for name in dict.fromkeys(names.tolist())}

@@ -71,24 +71,26 @@ class Objective:
         """(B, dim) -> (B,) mean squared normalised residual."""
         return np.mean(self.residuals(x) ** 2, axis=1)
 
-    def jacobian(self, x: np.ndarray, r: np.ndarray) -> np.ndarray:
+    def jacobian(self, x: np.ndarray, r: np.ndarray, *, states: bool = True) -> np.ndarray:
         """(m, dim) forward-difference Jacobian at x (with r = residuals(x)), as ONE batched rollout.
 
         A window's residuals depend only on its own start state, so the offsets of one state
         entry in all windows are perturbed together in a single candidate: the batch holds
-        n + nx candidates however many windows there are.
+        n + nx candidates however many windows there are. `states=False` leaves the start-state
+        columns zero and costs n candidates.
         """
         n, nx, nwin = self.n, self.shooting.nx, self.shooting.n_windows
+        states = states and self.refine_states
         steps = np.where(x[:n] + FD_STEP_PARAM <= 1.0, FD_STEP_PARAM, -FD_STEP_PARAM)
-        batch = np.repeat(x[None], n + (nx if self.refine_states else 0), axis=0)
+        batch = np.repeat(x[None], n + (nx if states else 0), axis=0)
         batch[np.arange(n), np.arange(n)] += steps
-        if self.refine_states:
+        if states:
             for k in range(nx):
                 batch[n + k, n + k :: nx] += FD_STEP_STATE
         diff = self.residuals(batch) - r[None]
         jac = np.zeros((self.m, self.dim))
         jac[:, :n] = (diff[:n] / steps[:, None]).T
-        if self.refine_states:
+        if states:
             window = self.shooting.windows.entry_window
             rows = np.arange(len(window))  # prior rows do not depend on start states
             for k in range(nx):
@@ -102,6 +104,45 @@ class Objective:
             self.best_loss, self.best_x = float(losses[i]), x[i].copy()
         if self.on_evaluate is not None:
             self.on_evaluate(self.evaluations, self.best_loss)
+
+
+class StateProjection:
+    """Removes from residuals what the window start-state offsets can explain, to first order.
+
+    Built from a Jacobian J (m, dim) of an objective with refined start states: each window's
+    block of state columns J_w (rows of window w, its nx offsets) is split by its SVD. Then
+    `project(r)` = (I - P) r, P the orthogonal projection on the columns of every J_w: the
+    residuals after the best offsets (variable projection). Rows of priors are left as they are.
+    """
+
+    def __init__(self, objective: Objective, jacobian: np.ndarray):
+        n, nx, window = objective.n, objective.shooting.nx, objective.shooting.windows.entry_window
+        self.blocks = []  # (rows, U, S, V^T) of each window's state columns, near-zero directions dropped
+        for w in range(objective.shooting.n_windows):
+            rows = np.flatnonzero(window == w)
+            u, sv, vt = np.linalg.svd(jacobian[rows, n + w * nx : n + (w + 1) * nx], full_matrices=False)
+            keep = sv > max(sv.max(initial=0.0), 1e-300) * 1e-8
+            self.blocks.append((rows, u[:, keep], sv[keep], vt[keep]))
+
+    @classmethod
+    def at(cls, objective: Objective, x: np.ndarray) -> "StateProjection":
+        """The projection at x (dim,): one batched rollout for the Jacobian."""
+        return cls(objective, objective.jacobian(x, objective.residuals(x[None])[0]))
+
+    def project(self, r: np.ndarray) -> np.ndarray:
+        """(..., m) residuals (or (m, k) Jacobian columns, rows first: pass r.T) -> (I - P) r."""
+        r = np.array(r, float)
+        for rows, basis, _, _ in self.blocks:
+            r[..., rows] -= (r[..., rows] @ basis) @ basis.T
+        return r
+
+    def offsets(self, r: np.ndarray) -> np.ndarray:
+        """(m,) residuals -> (W * nx,) the Gauss-Newton step of the start-state offsets that
+        removes P r (least squares per window)."""
+        step = np.zeros((len(self.blocks), self.blocks[0][3].shape[1] if self.blocks else 0))
+        for w, (rows, basis, sv, vt) in enumerate(self.blocks):
+            step[w] = -vt.T @ ((basis.T @ r[rows]) / sv)
+        return step.ravel()
 
 
 class Subspace:
@@ -140,3 +181,9 @@ class Subspace:
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         return np.mean(self.residuals(x) ** 2, axis=1)
+
+    def jacobian(self, x: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """(m, k) Jacobian of the free coordinates, which must all be parameters (not start states)."""
+        if np.any(self.free >= self.objective.n):
+            raise ValueError("a Subspace's Jacobian is only defined on parameter coordinates")
+        return self.objective.jacobian(self.full(x)[0], r, states=False)[:, self.free]

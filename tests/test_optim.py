@@ -128,3 +128,45 @@ def test_auto_fit_says_what_it_chose_and_why(pendulum, noisy_log):
     assert all(isinstance(p["identifiable"], bool) for p in summary["params"].values())
     explicit = fit(pendulum, [noisy_log], params, FitConfig(horizons=(0.3,), optimizer="lsq", nthread=2), progress=False)
     assert explicit.optimizer_reason == "chosen in the command line or config"
+
+
+# --- least squares ------------------------------------------------------------------------------
+
+
+def _polish_objective(pendulum, noisy_log):
+    from sysid.loss import ShootingLoss
+    from sysid.objective import Objective
+    from sysid.sim import Simulator
+    from sysid.track import bind_log
+
+    params = parse_params("damping,armature,friction", pendulum, overrides={n: {"initial": 1.3 * TRUTH[n]} for n in NAMES})
+    sim = Simulator(pendulum, params, nthread=2)
+    objective = Objective(ShootingLoss(sim, [bind_log(noisy_log, pendulum)], 0.3), refine_states=True, final=True)
+    return objective, objective.start(params.to_unit(params.initial))
+
+
+def test_subspace_jacobian_is_the_parameter_columns_of_the_full_one(pendulum, noisy_log):
+    from sysid.objective import Subspace
+
+    objective, x = _polish_objective(pendulum, noisy_log)
+    r = objective.residuals(x[None])[0]
+    full = objective.jacobian(x, r)
+    sub = Subspace(objective, np.arange(objective.n), x)
+    np.testing.assert_allclose(sub.jacobian(x[: objective.n], r), full[:, : objective.n], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="parameter coordinates"):
+        Subspace(objective, np.arange(objective.dim), x).jacobian(x, r)
+
+
+def test_lsq_with_refined_states_reaches_the_joint_least_squares_optimum(pendulum, noisy_log):
+    from scipy import optimize
+
+    from sysid.optim import LeastSquares
+
+    objective, x0 = _polish_objective(pendulum, noisy_log)
+    outcome = LeastSquares().minimize(objective, x0, seed=0)
+    joint = optimize.least_squares(lambda x: objective.residuals(x[None])[0], x0, bounds=(objective.lower, objective.upper),
+                                   method="trf", x_scale="jac", ftol=1e-10, xtol=1e-10, gtol=1e-10,
+                                   jac=lambda x: objective.jacobian(x, objective.residuals(x[None])[0]))
+    assert outcome.loss <= np.mean(joint.fun**2) * (1 + 1e-5)
+    np.testing.assert_allclose(outcome.x[: objective.n], joint.x[: objective.n], atol=1e-3)
+    assert outcome.jacobian.shape == (objective.m, objective.dim)

@@ -106,6 +106,22 @@ def test_rollout_matches_mj_step_and_leaves_the_input_model_alone(pendulum, trut
     sim.close()
 
 
+def test_reused_output_buffers_give_the_same_states_across_shapes(pendulum):
+    ps = parse_params("damping", pendulum)
+    sim = Simulator(pendulum, ps, nthread=2)
+    models = sim.candidate_models(np.array([[0.2], [0.5], [0.1]]))
+    initial = sim.initial_states(np.array([[0.3], [0.1], [-0.2]]), np.array([[1.0], [0.0], [0.5]]))
+    control = np.linspace(-1, 1, 3 * 150).reshape(3, 150, 1)
+    fresh, _ = sim.rollout(models, initial, control)
+    for shape in [(3, 150), (2, 80), (3, 150), (1, 40), (2, 80), (3, 150)]:
+        b, t = shape
+        reused, ok = sim.rollout(models[:b], initial[:b], control[:b, :t], reuse=True)
+        assert ok.all() and reused.shape == (b, t, sim.nstate)
+        np.testing.assert_array_equal(reused, fresh[:b, :t])
+    assert len([k for k in sim._buffers if k[0] == "states"]) <= 4
+    sim.close()
+
+
 def test_diverging_candidate_is_flagged_not_raised(pendulum):
     ps = parse_params("damping", pendulum)
     sim = Simulator(pendulum, ps, nthread=1)

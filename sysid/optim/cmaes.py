@@ -8,7 +8,7 @@ import warnings
 import cma
 import numpy as np
 
-from sysid.objective import Objective, Subspace
+from sysid.objective import Objective, StateProjection, Subspace
 from sysid.optim.base import Outcome
 
 
@@ -55,9 +55,9 @@ class CMAES:
             return Outcome(best, loss, objective.evaluations - start, message)
         x = np.array(x0, float)
         for sigma in (self.sigma0, self.state_sigma):
-            projection = _StateProjection(objective, x)
+            projection = StateProjection.at(objective, x)
             sub = Subspace(objective, np.arange(n), x)
-            x[:n], _, message = self._search(lambda u: projection.loss(sub.residuals(u)), objective, x[:n], sigma, seed)
+            x[:n], _, message = self._search(lambda u: np.mean(projection.project(sub.residuals(u)) ** 2, axis=1), objective, x[:n], sigma, seed)
             x = _refine_states(objective, x)
         return Outcome(x, float(objective.loss(x[None])[0]), objective.evaluations - start, message)
 
@@ -88,31 +88,6 @@ class CMAES:
         return np.asarray(best), float(es.result.fbest), ", ".join(f"{k}={v}" for k, v in es.stop().items())
 
 
-class _StateProjection:
-    """Scores residuals after removing, per window, what its start-state offsets could explain.
-
-    The offsets' Jacobian is computed once at x (one batched rollout); the score of residuals r
-    is mean(|(I - P) r|^2), P the projection on each window's offset columns: the loss after
-    the best offsets, to first order.
-    """
-
-    def __init__(self, objective: Objective, x: np.ndarray):
-        n, nx, window = objective.n, objective.shooting.nx, objective.shooting.windows.entry_window
-        jac = objective.jacobian(x, objective.residuals(x[None])[0])
-        self.blocks = []
-        for w in range(objective.shooting.n_windows):
-            rows = np.flatnonzero(window == w)
-            basis, sv, _ = np.linalg.svd(jac[rows, n + w * nx : n + (w + 1) * nx], full_matrices=False)
-            self.blocks.append((rows, basis[:, sv > max(sv.max(initial=0.0), 1e-300) * 1e-8]))
-
-    def loss(self, r: np.ndarray) -> np.ndarray:
-        """(B, m) residuals -> (B,) projected mean squares."""
-        r = r.copy()
-        for rows, basis in self.blocks:
-            r[:, rows] -= (r[:, rows] @ basis) @ basis.T
-        return np.mean(r**2, axis=1)
-
-
 def _refine_states(objective: Objective, x: np.ndarray) -> np.ndarray:
     """One damped Gauss-Newton step on the start-state offsets of x (dim,), the parameters held.
 
@@ -121,8 +96,7 @@ def _refine_states(objective: Objective, x: np.ndarray) -> np.ndarray:
     """
     n = objective.n
     r = objective.residuals(x[None])[0]
-    jac = objective.jacobian(x, r)[:, n:]
-    step = np.linalg.lstsq(jac, -r, rcond=None)[0]
+    step = StateProjection(objective, objective.jacobian(x, r)).offsets(r)
     trials = np.repeat(x[None], 3, axis=0)
     trials[:, n:] += np.array([1.0, 0.5, 0.25])[:, None] * step
     losses = objective.loss(trials)
