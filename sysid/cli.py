@@ -145,7 +145,9 @@ def _add_excite(sub) -> None:
     excite.add_argument("--duration", type=float, required=True, help="s, length of the experiment")
     excite.add_argument("--out", required=True, help="output folder")
     excite.add_argument("--family", default="fourier", help="fourier (joint trajectories), multisine, chirp or prbs (default fourier)")
-    excite.add_argument("--criterion", default="d", help="d (log det of the information) or cond (condition number) (default d)")
+    excite.add_argument("--criterion", default="d",
+                        help="marginal (mean log of the parameters' predicted variances), d (log det of the information) "
+                             "or cond (its condition number) (default d)")
     excite.add_argument("--lines", type=int, default=6, help="harmonics / frequency lines per joint (default 6)")
     excite.add_argument("--min-freq", type=float, help="Hz, lowest frequency (default 1 / duration)")
     excite.add_argument("--max-freq", type=float, default=2.0, help="Hz, highest frequency (default 2)")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from sysid.closedloop import ClosedLoop
 
 logger = logging.getLogger(__name__)
+POOR_FIT_LOSS = 10.0  # mean squared residual in noise units above which a fit is reported as poor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,6 +229,12 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     unc = uncertainty(params, values, jac, r, objective.n_state, groups=objective.groups)
     for problem in unc.problems:
         warnings.warn(problem, stacklevel=3)
+    fitted_loss = float(np.mean(r**2))
+    if fitted_loss > POOR_FIT_LOSS and not interrupted:
+        # Residuals are in noise units, so a model that explains the logs scores about 1.
+        warnings.warn(f"the fitted loss is {fitted_loss:.3g}, about {fitted_loss:.0f}x what a model that explains the logs down to "
+                      f"their noise scores: the search may have ended in a wrong basin (try another --seed), or the model lacks "
+                      f"something the robot does (more parameters, an --actuator model)", stacklevel=3)
     simulated, ok = final.simulate(np.stack([params.initial, values]))
     simulated[~ok[:, final.windows.entry_window]] = np.nan
     losses = np.mean(((simulated - final.windows.entry_target) / final.windows.entry_sigma) ** 2, axis=1)

@@ -77,7 +77,10 @@ def test_fit_on_a_slice_of_the_bundled_arm_log(tmp_path, capsys):
     argv = ["fit", "--model", str(model), "--log", str(log), "--params", "damping@elbow", "--config", str(config),
             "--threads", "2", "--out", str(out), "--quiet"]
     assert main(argv) == 0
-    assert capsys.readouterr().err == ""
+    # The other 7 parameters stay at arm2.xml's wrong values, so the fit cannot explain the log: one
+    # line says so, nothing else is printed.
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("sysid: warning: the fitted loss is")
     result = json.loads((out / "result.json").read_text())
     entry = result["params"]["damping@elbow"]
     assert entry["initial"] == 0.08 and entry["lower"] <= entry["value"] <= entry["upper"]

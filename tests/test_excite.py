@@ -115,7 +115,7 @@ def test_every_planned_trajectory_respects_every_limit(label, xml, params, famil
 
 def test_optimised_plan_beats_the_baseline_multisine():
     model = mujoco.MjModel.from_xml_string(SERVO_XML)
-    config = ExciteConfig(duration=1.5, max_vel=3.0, max_acc=40.0, max_freq=3.0, lines=3, **{**FAST, "evaluations": 16})
+    config = ExciteConfig(duration=1.5, max_vel=3.0, max_acc=40.0, max_freq=3.0, lines=3, **{**FAST, "evaluations": 32})  # 2 generations per search
     result = design(model, parse_params("damping,frictionloss,armature,kp", model), config)
     assert result.plan.criterion < result.baseline.criterion
     assert result.history[-1][1] <= result.history[0][1]
@@ -157,7 +157,7 @@ def test_config_rejects_bad_values():
     from sysid.errors import UserError
 
     for bad in (dict(duration=0.0), dict(duration=-1.0), dict(duration=float("nan")), dict(duration=1.0, family="square"),
-                dict(duration=1.0, max_vel=0.0), dict(duration=1.0, min_freq=3.0, max_freq=2.0)):
+                dict(duration=1.0, max_vel=0.0), dict(duration=1.0, min_freq=3.0, max_freq=2.0), dict(duration=1.0, criterion="e")):
         with pytest.raises(UserError):
             ExciteConfig(**bad)
     assert dataclasses.replace(ExciteConfig(duration=1.0), seed=3).seed == 3
@@ -174,3 +174,45 @@ def test_each_joint_is_searched_for_its_own_parameters():
     info = np.diag([4.0, 9.0, 16.0, 25.0])[None]
     info[0, 0, 1] = info[0, 1, 0] = 3.0  # correlated: the marginal information is smaller
     assert marginal_criterion(info, np.array([0]), "d")[0] == pytest.approx(-np.log(4.0 - 9.0 / 9.0))
+
+
+def test_criteria_on_a_known_information_matrix():
+    from sysid.excite.information import criterion
+
+    info = np.array([[4.0, 2.0], [2.0, 3.0]])  # det 8; inverse [[3, -2], [-2, 4]] / 8
+    assert criterion(info, "marginal") == pytest.approx(0.5 * (np.log(3 / 8) + np.log(4 / 8)))
+    assert criterion(info, "d") == pytest.approx(-0.5 * np.log(8.0))
+    eig = np.linalg.eigvalsh(info)
+    assert criterion(info, "cond") == pytest.approx(np.log(eig[1] / eig[0]))
+    # Rescaling a parameter (a change of units) shifts "marginal" by a constant: it ranks plans alike.
+    scale = np.diag([10.0, 1.0])
+    assert criterion(scale @ info @ scale, "marginal") == pytest.approx(criterion(info, "marginal") - np.log(10.0))
+    # A batch, with a singular design scored as hopeless.
+    batch = np.stack([info, np.diag([1.0, 0.0])])
+    assert criterion(batch, "marginal")[1] == 1e6
+    # The marginal criterion of a joint's block is the mean log of those entries of the inverse.
+    from sysid.excite.search import marginal_criterion
+
+    full = np.diag([4.0, 9.0, 16.0])[None]
+    full[0, 0, 1] = full[0, 1, 0] = 3.0
+    inverse = np.linalg.inv(full[0])
+    assert marginal_criterion(full, np.array([0, 1]), "marginal")[0] == pytest.approx(np.mean(np.log(np.diag(inverse)[:2])))
+
+
+def test_servo_feedforward_makes_the_motion_the_planned_one():
+    model = mujoco.MjModel.from_xml_string(SERVO_XML)
+    config = ExciteConfig(duration=1.0, max_vel=2.0, max_acc=40.0, max_freq=3.0, lines=3, **FAST)
+    planner = Planner(model, parse_params("damping", model), config)
+    try:
+        theta = planner.family.initial(np.random.default_rng(0)).reshape(2, -1)
+        lag = {}
+        for fraction in (0.0, 1.0):
+            theta[:, -1] = fraction
+            ctrl = planner.commands(planner.family, theta.ravel(), np.ones(2))
+            if fraction == 0.0:
+                planned = ctrl  # a bare target is the planned trajectory
+            motion = planner.simulate(ctrl[None])[0]
+            lag[fraction] = np.abs(motion["position"][0] - planned).max()
+    finally:
+        planner.close()
+    assert lag[1.0] < 0.2 * lag[0.0], lag

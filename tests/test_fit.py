@@ -158,3 +158,17 @@ def test_a_single_stage_runs_the_global_search_then_the_polish(pendulum, noisy_l
     result = _fit(pendulum, noisy_log, horizons=(0.3,))
     assert [s.split()[0] for s in result.stages] == ["cmaes", "lsq"]
     assert result.stages[1].startswith("lsq 0.3s")
+
+
+def test_a_fit_the_model_cannot_explain_is_reported_as_poor(pendulum, noisy_log):
+    import dataclasses
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _fit(pendulum, noisy_log)
+    assert not [w for w in caught if "fitted loss" in str(w.message)]
+    # A 0.2 rad sensor offset: no damping, armature or friction makes the pendulum rest there.
+    biased = dataclasses.replace(noisy_log, pos={j: p + 0.2 for j, p in noisy_log.pos.items()})
+    with pytest.warns(UserWarning, match=r"the fitted loss is .*wrong basin"):
+        _fit(pendulum, biased)

@@ -112,12 +112,14 @@ def settle(model: mujoco.MjModel, act: Actuation, rest_ctrl: np.ndarray, q_start
 
 
 def commands(model: mujoco.MjModel, act: Actuation, time: np.ndarray, x: np.ndarray, *, joint_space: bool,
-             q_start: np.ndarray, rest_ctrl: np.ndarray) -> np.ndarray:
+             q_start: np.ndarray, rest_ctrl: np.ndarray, feedforward: np.ndarray | None = None) -> np.ndarray:
     """(N, J) commands from an excursion x (N, J) over `time` (N,) s, clipped to the ctrlrange.
 
-    A joint-space excursion is a trajectory q = q_start + x (rad or m): a position servo gets q
-    as its target, a velocity servo dq/dt, a motor the inverse-dynamics torque of the whole
-    trajectory. A command-space excursion is added to the rest command.
+    A joint-space excursion is a trajectory q = q_start + x (rad or m): a velocity servo gets
+    dq/dt, a motor the inverse-dynamics torque of the whole trajectory, and a position servo the
+    target q plus `feedforward` (J,) (fractions in [0, 1]; default none) of the change of that
+    torque from rest over its gain: with all of it the model follows q, with none it lags and
+    rings. A command-space excursion is added to the rest command.
     """
     if not joint_space:
         ctrl = rest_ctrl + x
@@ -127,9 +129,14 @@ def commands(model: mujoco.MjModel, act: Actuation, time: np.ndarray, x: np.ndar
         for j, kind in enumerate(act.kinds):
             ctrl[:, j] = q_start[j] + x[:, j] if kind == "position" else qd[:, j]
         motors = [j for j, kind in enumerate(act.kinds) if kind == "motor"]
-        if motors:
+        servos = [j for j, kind in enumerate(act.kinds) if kind == "position" and feedforward is not None and feedforward[j] > 0]
+        if motors or servos:
             torque = _inverse_dynamics(model, act, q_start + x, qd, np.gradient(qd, time, axis=0))
             ctrl[:, motors] = torque[:, motors] / (act.gear[motors] * act.gain[motors])
+            if servos:
+                still = np.zeros((1, len(q_start)))
+                held = _inverse_dynamics(model, act, q_start[None], still, still)[0]
+                ctrl[:, servos] += feedforward[servos] * (torque[:, servos] - held[servos]) / (act.gear[servos] * act.gain[servos])
     return np.clip(ctrl, *_ctrl_bounds(model))
 
 

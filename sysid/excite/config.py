@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
 
 from sysid.errors import UserError
 from sysid.excite.families import FAMILIES, FamilyName
+from sysid.excite.information import CRITERIA, Criterion
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,8 +17,9 @@ class ExciteConfig:
     Attributes:
       duration: s, length of the planned experiment.
       family: "fourier" (joint trajectories, Swevers), "multisine", "chirp" or "prbs" (commands).
-      criterion: "d" (maximise log det of the Fisher information) or "cond" (minimise its
-        condition number).
+      criterion: "d" (maximise log det of the Fisher information), "marginal" (minimise the mean
+        log of the parameters' predicted variances, the diagonal of its inverse) or "cond"
+        (minimise its condition number); see `sysid.excite.information.criterion`.
       lines: harmonics (Fourier) or frequency lines per joint (multisine).
       min_freq, max_freq: Hz, the band; min_freq defaults to 1 / duration.
       max_vel: rad/s (m/s), bound on every actuated joint's |velocity|.
@@ -38,7 +39,7 @@ class ExciteConfig:
 
     duration: float
     family: FamilyName = "fourier"
-    criterion: Literal["d", "cond"] = "d"
+    criterion: Criterion = "d"
     lines: int = 6
     min_freq: float | None = None
     max_freq: float = 2.0
@@ -61,8 +62,8 @@ class ExciteConfig:
             raise UserError(f"--duration must be a positive number of seconds, got {self.duration:g}")
         if self.family not in FAMILIES:
             raise UserError(f"--family: unknown family {self.family!r}; choose one of {', '.join(FAMILIES)}")
-        if self.criterion not in ("d", "cond"):
-            raise UserError(f"--criterion: unknown criterion {self.criterion!r}; choose d or cond")
+        if self.criterion not in CRITERIA:
+            raise UserError(f"--criterion: unknown criterion {self.criterion!r}; choose one of {', '.join(CRITERIA)}")
         if self.lines < 1:
             raise UserError(f"--lines must be at least 1, got {self.lines}")
         low = self.min_freq if self.min_freq is not None else 1.0 / self.duration

@@ -1,12 +1,14 @@
 """Optimal excitation design: the set-up of a design (`Planner`), plans, and `design`.
 
 Every candidate goes through the same steps:
-1. the family turns its coefficients into an excursion per joint (`sysid.excite.families`);
+1. the family turns its coefficients into an excursion per joint (`sysid.excite.families`), and
+   `sysid.excite.actuation` into commands (for a position servo following a joint trajectory,
+   the target plus the feedforward fraction the coefficients give);
 2. projection: each joint's excursion is scaled so that the planned motion or command uses
    `PROJECT_TO` of the room to its tightest limit (position, velocity, acceleration, ctrlrange);
 3. the current model runs the plans from rest (one batched rollout for all candidates of a
    generation), which gives the predicted measurements and how close the simulated motion comes
-   to every limit; joints that cross one are shrunk and the plans run again (a few times);
+   to every limit; joints that cross one are shrunk and those plans run again (a few times);
 4. the Fisher information of the predicted measurements (`sysid.excite.information`, one
    batched finite-difference rollout for the whole generation) gives the criterion.
 CMA-ES searches the coefficients (`sysid.excite.search`, a limit still crossed is penalised);
@@ -100,7 +102,8 @@ class Planner:
         self.rest = {"position": q_rest, "ctrl": self.rest_ctrl, "force": act.force(self.rest_ctrl, q_rest, np.zeros(len(q_rest)))}
         self.limits.check_rest(act, q_rest, self.rest_ctrl, self.rest["force"])
         f_lo = config.min_freq if config.min_freq is not None else 1.0 / config.duration
-        self.family = make_family(config.family, self.time, len(act.joints), f_lo=f_lo, f_hi=config.max_freq, lines=config.lines)
+        self.family = make_family(config.family, self.time, len(act.joints), f_lo=f_lo, f_hi=config.max_freq, lines=config.lines,
+                                  servo_feedforward="position" in act.kinds)
         self.sim = Simulator(model, params, nthread=config.nthread)
         self.evaluations = 0
 
@@ -125,7 +128,8 @@ class Planner:
             raise UserError(f"joint {self.act.joints[j]}: nothing bounds its {'motion' if family.joint_space else 'command'}; "
                             "give --amplitude, --max-vel, a joint range or a ctrlrange")
         x = x * (PROJECT_TO / np.where(moving, room, 1.0) * scale)
-        return actuation.commands(self.nominal, self.act, self.time, x, joint_space=family.joint_space, q_start=self.q_start, rest_ctrl=self.rest_ctrl)
+        return actuation.commands(self.nominal, self.act, self.time, x, joint_space=family.joint_space, q_start=self.q_start,
+                                  rest_ctrl=self.rest_ctrl, feedforward=family.feedforward(theta))
 
     def _planned(self, family: Family, x: np.ndarray) -> dict[str, np.ndarray]:
         """The planned quantities that projection bounds, each (1, N, J)."""
@@ -166,26 +170,36 @@ class Planner:
         """Scale each joint of P candidates (P, dim) down until its simulation respects every limit,
         for at most `iterations` batched rollouts. Returns the scales (P, J) and the last simulation:
         ctrl (P, N, J), qpos (P, N, nq), qvel (P, N, nv), ratios kind -> (P, J), ok (P,)."""
-        scales = np.ones((len(thetas), len(self.act.joints)))
-        before = np.full(len(thetas), np.inf)
+        nplan = len(thetas)
+        scales = np.ones((nplan, len(self.act.joints)))
+        before = np.full(nplan, np.inf)
+        todo = np.arange(nplan)  # candidates still crossing a limit: only they run again
         for i in range(iterations):
-            ctrl = np.stack([self.commands(family, th, sc) for th, sc in zip(thetas, scales)])
-            motion, qpos, qvel, ok = self.simulate(ctrl)
-            ratios = limits_mod.ratios(self.limits, self.rest, motion)
-            worst = limits_mod.worst(ratios)
+            ctrl_i = np.stack([self.commands(family, thetas[p], scales[p]) for p in todo])
+            motion, qpos_i, qvel_i, ok_i = self.simulate(ctrl_i)
+            ratios_i = limits_mod.ratios(self.limits, self.rest, motion)
+            if i == 0:
+                ctrl, qpos, qvel, ok = ctrl_i, qpos_i, qvel_i, ok_i
+                ratios = ratios_i
+            else:
+                ctrl[todo], qpos[todo], qvel[todo], ok[todo] = ctrl_i, qpos_i, qvel_i, ok_i
+                for kind, value in ratios_i.items():
+                    ratios[kind][todo] = value
+            worst = limits_mod.worst(ratios_i)
             peak = worst.max(axis=1)
-            done = ok & (peak <= ACCEPT)
+            done = ok_i & (peak <= ACCEPT)
             if done.all() or i == iterations - 1:
                 break
             # Shrink the joints that cross a limit, at most 20% per step (past a joint limit the
             # motion is not linear in the scale); when that does not help, the crossing comes
             # from the other joints' motion: shrink them all.
             own = np.clip(SHRINK_TO / np.maximum(worst, 1e-12), 0.8, 1.0)
-            stuck = peak > 0.99 * before
+            stuck = peak > 0.99 * before[todo]
             step = np.where(stuck[:, None], own.min(axis=1, keepdims=True), own)
-            step = np.where(ok[:, None], step, 0.5)
-            scales = np.where(done[:, None], scales, scales * step)
-            before = peak
+            step = np.where(ok_i[:, None], step, 0.5)
+            scales[todo] *= step
+            before[todo] = peak
+            todo = todo[~done]
         return scales, {"ctrl": ctrl, "qpos": qpos, "qvel": qvel, "ratios": ratios, "ok": ok}
 
     def evaluate(self, family: Family, thetas: np.ndarray, *, iterations: int, windows: int | None = None) -> tuple[np.ndarray, dict]:

@@ -7,7 +7,8 @@ offset of the command from its rest value (command units); `smooth` that it has 
 derivatives (not so for PRBS steps).
 
 * `FourierFamily`: Swevers' finite Fourier series, 2 L coefficients per joint, all joints on
-  the same L harmonics of 1 / duration, exactly at rest at both ends.
+  the same L harmonics of 1 / duration, exactly at rest at both ends (plus, for position servos,
+  how much inverse-dynamics feedforward their targets get).
 * `MultisineFamily`: L amplitudes per joint with Schroeder (or given) phases; the joints get
   interleaved frequency lines, so their excitations are uncorrelated.
 * `ChirpFamily`: a start and an end frequency per joint.
@@ -44,6 +45,10 @@ class Family(Protocol):
     def excursion(self, theta: np.ndarray) -> np.ndarray:
         """(dim,) coefficients -> (N, J) unscaled excursion on the family's time grid."""
 
+    def feedforward(self, theta: np.ndarray) -> np.ndarray | None:
+        """(dim,) coefficients -> (J,) the fraction in [0, 1] of the inverse-dynamics feedforward
+        that position servos following a joint-space excursion get; None: none (bare targets)."""
+
 
 def harmonic_grid(duration: float, f_lo: float, f_hi: float, count: int) -> np.ndarray:
     """(<= count,) distinct integer harmonics of 1 / duration, log-spaced over [f_lo, f_hi] Hz."""
@@ -58,28 +63,42 @@ def harmonic_grid(duration: float, f_lo: float, f_hi: float, count: int) -> np.n
 class FourierFamily:
     """Finite Fourier series joint trajectories on `harmonics` of 1 / duration (period = duration).
 
-    theta holds, per joint, L cosine then L sine velocity amplitudes, mapped from [0, 1] to [-1, 1].
+    theta holds, per joint, L cosine then L sine velocity amplitudes, mapped from [0, 1] to [-1, 1],
+    then, with `servo_feedforward`, the fraction of inverse-dynamics feedforward the joint's target
+    gets if a position servo follows it: with none the servo lags and rings at its own frequency
+    (informative, but the simulated motion overshoots the planned one), with all of it the motion
+    is the planned one (`sysid.excite.search` tries both).
     """
 
     time: np.ndarray
     njoint: int
     harmonics: np.ndarray
+    servo_feedforward: bool = False
     name: str = "fourier"
     smooth: bool = True
     joint_space: bool = True
 
     @property
     def dim(self) -> int:
-        return 2 * len(self.harmonics) * self.njoint
+        return (2 * len(self.harmonics) + self.servo_feedforward) * self.njoint
 
     def initial(self, rng: np.random.Generator) -> np.ndarray:
-        return rng.uniform(0.1, 0.9, self.dim)
+        theta = rng.uniform(0.1, 0.9, (self.njoint, self.dim // self.njoint))
+        if self.servo_feedforward:
+            theta[:, -1] = 1.0
+        return theta.ravel()
 
     def excursion(self, theta: np.ndarray) -> np.ndarray:
-        c = 2.0 * np.asarray(theta).reshape(self.njoint, 2, -1) - 1.0
+        L = len(self.harmonics)
+        c = 2.0 * np.asarray(theta).reshape(self.njoint, -1)[:, :2 * L].reshape(self.njoint, 2, L) - 1.0
         a, b = signals.at_rest(c[:, 0], c[:, 1], self.harmonics)
         period = float(self.time[-1] - self.time[0])
         return signals.fourier_trajectory(self.time, a, b, self.harmonics, period)[0]
+
+    def feedforward(self, theta: np.ndarray) -> np.ndarray | None:
+        if not self.servo_feedforward:
+            return None
+        return np.clip(np.asarray(theta).reshape(self.njoint, -1)[:, -1], 0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +127,9 @@ class MultisineFamily:
         x = np.stack([signals.multisine(self.time, f, a, p) for f, a, p in zip(self.freqs, amp, self.phases)], axis=1)
         return x * _window(self.time)[:, None]
 
+    def feedforward(self, theta: np.ndarray) -> None:
+        return None
+
 
 @dataclasses.dataclass(frozen=True)
 class ChirpFamily:
@@ -132,6 +154,9 @@ class ChirpFamily:
         f = self.f_lo * (self.f_hi / self.f_lo) ** np.clip(np.asarray(theta).reshape(self.njoint, 2), 0, 1)
         x = np.stack([signals.chirp(self.time, f0, f1) for f0, f1 in f], axis=1)
         return x * _window(self.time)[:, None]
+
+    def feedforward(self, theta: np.ndarray) -> None:
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +183,9 @@ class PrbsFamily:
         x = np.stack([signals.prbs(self.time, 0.5 / fj, seed=j + 1) for j, fj in enumerate(f)], axis=1)
         return x * _window(self.time)[:, None]
 
+    def feedforward(self, theta: np.ndarray) -> None:
+        return None
+
 
 def multisine_family(time: np.ndarray, njoint: int, f_lo: float, f_hi: float, lines: int, *,
                      phases: Literal["schroeder", "random"] = "schroeder", seed: int = 0) -> MultisineFamily:
@@ -177,11 +205,13 @@ def multisine_family(time: np.ndarray, njoint: int, f_lo: float, f_hi: float, li
     return MultisineFamily(time, freqs, phase)
 
 
-def make_family(name: FamilyName, time: np.ndarray, njoint: int, *, f_lo: float, f_hi: float, lines: int) -> Family:
-    """The family `name` on `time` (N,) s for `njoint` joints over [f_lo, f_hi] Hz with `lines` lines per joint."""
+def make_family(name: FamilyName, time: np.ndarray, njoint: int, *, f_lo: float, f_hi: float, lines: int,
+                servo_feedforward: bool = False) -> Family:
+    """The family `name` on `time` (N,) s for `njoint` joints over [f_lo, f_hi] Hz with `lines` lines per
+    joint; `servo_feedforward`: Fourier coefficients end, per joint, with a position servo's feedforward fraction."""
     duration = float(time[-1] - time[0])
     if name == "fourier":
-        return FourierFamily(time, njoint, harmonic_grid(duration, f_lo, f_hi, lines))
+        return FourierFamily(time, njoint, harmonic_grid(duration, f_lo, f_hi, lines), servo_feedforward)
     if name == "multisine":
         return multisine_family(time, njoint, f_lo, f_hi, lines)
     if name == "chirp":

@@ -24,7 +24,8 @@ from sysid.params import ParamSet
 from sysid.sim import Simulator
 from sysid.track import Track
 
-Criterion = Literal["d", "cond"]
+Criterion = Literal["d", "marginal", "cond"]
+CRITERIA: tuple[str, ...] = ("d", "marginal", "cond")
 FD_STEP_U = 1e-4  # forward-difference step in the unit box
 FD_STEP_STATE = 1e-2  # forward-difference step of a start state, in noise standard deviations
 BAD = 1e6  # criterion of a singular or diverged design
@@ -114,12 +115,25 @@ def _some_windows(tracks: list[Track], horizon: float, count: int) -> tuple[list
 
 
 def criterion(info: np.ndarray, kind: Criterion) -> np.ndarray:
-    """(..., n, n) information -> (...,) a score to minimise: "d": -log det / n (minus the mean log
-    information per parameter), "cond": log of the condition number."""
-    eig = np.linalg.eigvalsh(0.5 * (info + np.swapaxes(info, -1, -2)))
+    """(..., n, n) information -> (...,) a score to minimise.
+
+    "d": -log det / n (minus the mean log information per parameter).
+    "marginal": the mean log of the marginal variances (the diagonal of the inverse information),
+      i.e. twice the log of the geometric mean of the predicted standard errors; rescaling a
+      parameter only adds a constant, so in the unit box of log-scaled parameters it ranks plans
+      like the mean log relative standard error does.
+    "cond": the log of the condition number.
+    Singular (or non-finite) information scores `BAD`.
+    """
+    eig, vec = np.linalg.eigh(0.5 * (info + np.swapaxes(info, -1, -2)))
     low = eig[..., 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        score = -np.mean(np.log(eig), axis=-1) if kind == "d" else np.log(eig[..., -1] / low)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if kind == "d":
+            score = -np.mean(np.log(eig), axis=-1)
+        elif kind == "marginal":
+            score = np.mean(np.log(np.sum(vec ** 2 / eig[..., None, :], axis=-1)), axis=-1)
+        else:
+            score = np.log(eig[..., -1] / low)
     return np.where((low > 0) & np.isfinite(score), score, BAD)
 
 
