@@ -130,7 +130,7 @@ class StateProjection:
         return cls(objective, objective.jacobian(x, objective.residuals(x[None])[0]))
 
     def project(self, r: np.ndarray) -> np.ndarray:
-        """(..., m) residuals (or (m, k) Jacobian columns, rows first: pass r.T) -> (I - P) r."""
+        """(..., m) residuals -> (I - P) r."""
         r = np.array(r, float)
         for rows, basis, _, _ in self.blocks:
             r[..., rows] -= (r[..., rows] @ basis) @ basis.T
