@@ -148,7 +148,7 @@ class NetConfig:
 
 
 class NetActuator:
-    """Runs a trained network on the whole batch once per control step (see `NetConfig`)."""
+    """Runs a trained network on a batch of rows once per control step (see `NetConfig`)."""
 
     def __init__(self, config: NetConfig):
         self.config = config
@@ -170,25 +170,42 @@ class NetActuator:
         # Inputs kept at the control period, newest first; enough to cover the history at sample_dt.
         self.keep = int(np.ceil((self.history - 1) * self.sample_dt / dt)) + 2
         self.inputs: np.ndarray | None = None  # (B, keep, 2)
+        # The history's sample times in control steps: a whole step lo plus a fraction frac.
+        lags = np.arange(self.history) * self.sample_dt / self.dt
+        self._lo = np.floor(lags).astype(int)
+        self._hi = np.minimum(self._lo + 1, self.keep - 1)
+        self._frac = (lags - self._lo)[None, :, None]
         if self.meta["net"] == "lstm":
             layers, hidden = int(self.meta["layers"]), int(self.meta["hidden"][0])
             self.h = torch.zeros(layers, batch, hidden)
             self.c = torch.zeros(layers, batch, hidden)
 
     def compute(self, command: np.ndarray, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
-        now = np.stack([self.gain * (command - q), qd], axis=1)
-        with torch.inference_mode():
-            if self.meta["net"] == "lstm":
+        if self.meta["net"] == "lstm":
+            now = np.stack([self.gain * (command - q), qd], axis=1)
+            with torch.inference_mode():
                 x = torch.as_tensor(now[:, None, :], dtype=torch.float32)
                 y, self.h, self.c = self.module(x, self.h, self.c)
-                return y[:, 0].double().numpy()
-            if self.inputs is None:
-                self.inputs = np.repeat(now[:, None], self.keep, axis=1)
-            else:
-                self.inputs = np.concatenate([now[:, None], self.inputs[:, :-1]], axis=1)
-            lags = np.arange(self.history) * self.sample_dt / self.dt  # in control steps
-            lo = np.floor(lags).astype(int)
-            frac = (lags - lo)[None, :, None]
-            hist = (1 - frac) * self.inputs[:, lo] + frac * self.inputs[:, np.minimum(lo + 1, self.keep - 1)]  # (B, H, 2)
-            x = np.concatenate([hist[:, :, 0], hist[:, :, 1]], axis=1)
-            return self.module(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
+            return y[:, 0].double().numpy()
+        return self.evaluate(self.network_input(command, q, qd))
+
+    def network_input(self, command: np.ndarray, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
+        """(B,) command, position, velocity at a control step -> (B, 2 history) float32 MLP input
+        (position errors newest first, then velocities); advances the input history."""
+        if self.inputs is None:
+            self.inputs = np.empty((len(q), self.keep, 2))
+            self.inputs[:, :, 0] = (self.gain * (command - q))[:, None]
+            self.inputs[:, :, 1] = qd[:, None]
+        else:
+            self.inputs[:, 1:] = self.inputs[:, :-1]
+            self.inputs[:, 0, 0] = self.gain * (command - q)
+            self.inputs[:, 0, 1] = qd
+        hist = self.inputs[:, self._lo]  # (B, H, 2)
+        if self._frac.any():
+            hist += self._frac * (self.inputs[:, self._hi] - hist)
+        return hist.transpose(0, 2, 1).reshape(len(q), -1).astype(np.float32)
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """(R, 2 history) float32 MLP inputs -> (R,) torques in N m."""
+        with torch.inference_mode():
+            return self.module(torch.from_numpy(x)).numpy().astype(float)

@@ -145,6 +145,11 @@ def main() -> None:
             "friction@servo": {"coulomb": 0.0, "viscous": 0.0, "stribeck": 0.01, "stribeck_vel": 0.2, "smooth_vel": 0.05,
                                "fit": ["stribeck", "stribeck_vel"]}},
             "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
+        # BAM m1's structure fitted on the kp 100-400 runs only: the error gain BAM's code uses, no
+        # current limit, Coulomb + viscous friction (MJCF frictionloss, damping).
+        "ours: DC motor + friction, m1 structure": ("dcmotor@servo", {
+            "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": ERROR_GAINS[0], "fit": ["kt", "R"], **enable}},
+            "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
         "ours: tinynet (25 weights)": ("tinynet@servo", {"tinynet@servo": {"hidden": 6, "error_scale": 400.0, "vel_scale": 5.0,
                                                                            "torque_scale": 0.5, **enable}},
                                        "armature@servo,frictionloss@servo,com@arm", net_config),

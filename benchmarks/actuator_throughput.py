@@ -2,8 +2,9 @@
 
 Model: the bundled 2-link arm (datasets/arm2, 500 Hz). Each motor gets an actuator network
 (MLP 6-32-32-1 over 3 samples of position error and velocity, TorchScript, as written by
-`sysid actuator train`); the loop evaluates both networks on the whole batch once per control
-step and runs `decimation` model steps per `mujoco.rollout` call. Plain rollouts run the same
+`sysid actuator train`, one file for both motors); the loop evaluates the network on its lane's
+rows of both motors in one call per control step and runs `decimation` model steps per
+`mujoco.rollout` call (see `sysid.closedloop`). Plain rollouts run the same
 model open loop in one call. Steps/s = batch x steps / wall time (best of `--repeat`).
 
     .venv/bin/python benchmarks/actuator_throughput.py [--threads N] [--seconds 1.0]

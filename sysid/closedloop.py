@@ -1,10 +1,12 @@
 """Actuator models and residual dynamics in the loop of batched rollouts.
 
-`mujoco.rollout` runs open loop, so a closed loop calls it once per control step for the WHOLE
-batch (every candidate x window, or every environment): read q, qd from the previous call's final
+`mujoco.rollout` runs open loop, so a closed loop calls it once per control step for a batch of
+rows (every candidate x window, or every environment): read q, qd from the previous call's final
 states, compute each actuator model's torque on (B,) arrays (numpy, or torch on the batch), and
 run `decimation` model steps with that torque held as `qfrc_applied` (mjSTATE_QFRC_APPLIED in the
-control spec) next to the logged `ctrl`. No Python runs per row or per model step.
+control spec) next to the logged `ctrl`. No Python runs per row or per model step. The rows are
+split into lanes, one Python thread per rollout thread, each running its rows' loop as one batch
+(`ClosedLoop._rollout`).
 
 An actuator model replaces the force of the MJCF actuator it is bound to: that actuator's `ctrl`
 column becomes the model's command, and the actuator itself is switched off in the models rolled
@@ -13,8 +15,11 @@ out (its `actuator_group` becomes DISABLED_GROUP, disabled through `opt.disablea
 
 from __future__ import annotations
 
+import concurrent.futures
+import copy
 import dataclasses
 import fnmatch
+import pathlib
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
 
 CONTROL_SPEC = int(mujoco.mjtState.mjSTATE_CTRL | mujoco.mjtState.mjSTATE_QFRC_APPLIED)
 DISABLED_GROUP = 30  # actuator group used to switch off the MJCF actuators that models replace
+MIN_LANE_ROWS = 8  # rows per lane at least: a batch under 16 rows runs as one lane on the thread pool
 SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
 
 
@@ -101,6 +107,8 @@ class ClosedLoop:
                     if key in b.fitted or not hasattr(b.config, key):
                         raise UserError(f"actuator {b.kind}@{b.target}: per_log {pattern!r}: {key!r} is not a fixed setting of {b.kind}")
         self._columns: list[dict[str, int]] = [{} for _ in self.bindings]
+        self._net_groups = share_networks(self.models, [b.config for b in self.bindings])
+        self._lane_models: list[list] = [self.models]  # actuator model instances per lane (see _rollout)
 
     def params(self) -> list[Param]:
         """The fitted numbers of every binding as `Param`s named `KIND@TARGET` (e.g. "kt@servo")."""
@@ -145,35 +153,78 @@ class ClosedLoop:
 
     def _rollout(self, sim: "Simulator", models: list[mujoco.MjModel], initial: np.ndarray, control: np.ndarray,
                  values: np.ndarray | None, sources: Sequence[str] | None) -> np.ndarray:
-        nbatch, nstep, nu = control.shape
+        nbatch, nstep, _ = control.shape
         for m in {id(m): m for m in models}.values():
             disable_actuators(m, self._actuator)
-        for b, model, columns in zip(self.bindings, self.models, self._columns):
-            model.reset(nbatch, self.control_dt, self._row_params(b, columns, values, sources, nbatch))
+        # Lanes: the rows split across the rollout threads, each lane a Python thread running its
+        # rows' closed loop on its own MjData with single-threaded rollouts. One lane's network
+        # and numpy work then overlaps the others' simulation, and no call pays for waking a thread
+        # pool to simulate a few rows for one step. The residual model keeps running statistics,
+        # so it runs in one lane (on the thread pool).
+        lanes = 1 if self.residual is not None else max(1, min(sim.nthread, nbatch // MIN_LANE_ROWS))
+        bounds = np.linspace(0, nbatch, lanes + 1).astype(int)
+        rows = [slice(bounds[i], bounds[i + 1]) for i in range(lanes)]
+        while len(self._lane_models) < lanes:
+            self._lane_models.append([copy.copy(model) for model in self.models])  # own state, shared networks
+        for lane, part in enumerate(rows):
+            count = part.stop - part.start
+            for b, model, columns in zip(self.bindings, self._lane_models[lane], self._columns):
+                model.reset(count, self.control_dt, self._row_params(b, columns, None if values is None else values[part],
+                                                                      None if sources is None else sources[part], count))
         if self.residual is not None:
             self.residual.start(nbatch)
-        nv = sim.model.nv
         states = np.empty((nbatch, nstep, sim.nstate))
-        chunk = np.zeros((nbatch, self.decimation, nu + nv))
+        if lanes == 1:
+            self._run(sim, None, self._lane_models[0], models, initial, control, states)
+            return states
+        with sim.counting_warnings(), concurrent.futures.ThreadPoolExecutor(lanes - 1) as pool:
+            jobs = [pool.submit(self._run, sim, lane, self._lane_models[lane], models[part], initial[part], control[part], states[part])
+                    for lane, part in enumerate(rows) if lane > 0]
+            self._run(sim, 0, self._lane_models[0], models[rows[0]], initial[rows[0]], control[rows[0]], states[rows[0]])
+            for job in jobs:
+                job.result()
+        return states
+
+    def _run(self, sim: "Simulator", lane: int | None, actuators: list, models: list[mujoco.MjModel], initial: np.ndarray,
+             control: np.ndarray, states: np.ndarray) -> None:
+        """The closed loop of some rows, written into `states` (B, nstep, nstate): on the thread
+        pool (lane None) or on the calling thread with lane `lane`'s MjData."""
+        nbatch, nstep, nu = control.shape
+        torch = sys.modules.get("torch")
+        if torch is not None and lane:
+            torch.set_num_threads(1)  # OpenMP's thread count is per thread: this lane's thread too (see `rollout`)
+        chunk = np.zeros((nbatch, self.decimation, nu + sim.model.nv))
         out = np.empty((nbatch, self.decimation, sim.nstate))
         state = np.array(initial, float)
         for k in range(0, nstep, self.decimation):
             n = min(self.decimation, nstep - k)
             if n < self.decimation:  # the last, shorter control step
                 chunk, out = chunk[:, :n].copy(), out[:, :n].copy()
-            force = self.forces(state[:, sim.qpos_slice], state[:, sim.qvel_slice], control[:, k])
+            force = self.forces(state[:, sim.qpos_slice], state[:, sim.qvel_slice], control[:, k], actuators)
             chunk[:, :, :nu] = control[:, k : k + n]
             chunk[:, :, nu:] = force[:, None, :]
-            sim.raw_rollout(models, state, chunk, out, CONTROL_SPEC)
+            if lane is None:
+                sim.raw_rollout(models, state, chunk, out, CONTROL_SPEC)
+            else:
+                sim.lane_rollout(lane, models, state, chunk, out, CONTROL_SPEC)
             states[:, k : k + n] = out
             state = out[:, -1].copy()  # a copy: the next call writes `out` while reading `state`
-        return states
 
-    def forces(self, qpos: np.ndarray, qvel: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
-        """(B, nq), (B, nv), (B, nu) at a control step -> (B, nv) generalized forces of the models."""
-        force = np.zeros((len(qpos), qvel.shape[1]))
-        for model, a, qadr, dof, enable in zip(self.models, self._actuator, self._qpos, self._dof, self._enable):
-            tau = model.compute(ctrl[:, a], qpos[:, qadr], qvel[:, dof])
+    def forces(self, qpos: np.ndarray, qvel: np.ndarray, ctrl: np.ndarray, actuators: list | None = None) -> np.ndarray:
+        """(B, nq), (B, nv), (B, nu) at a control step -> (B, nv) generalized forces of the models.
+
+        actuators: the actuator model instances to run (a lane's; default the first lane's)."""
+        actuators = self.models if actuators is None else actuators
+        nbatch = len(qpos)
+        force = np.zeros((nbatch, qvel.shape[1]))
+        shared: dict[int, np.ndarray] = {}  # torques of the bindings whose network runs in a shared call
+        for group in self._net_groups:
+            x = np.concatenate([actuators[i].network_input(ctrl[:, self._actuator[i]], qpos[:, self._qpos[i]], qvel[:, self._dof[i]])
+                                for i in group])
+            y = actuators[group[0]].evaluate(x)
+            shared.update({i: y[j * nbatch : (j + 1) * nbatch] for j, i in enumerate(group)})
+        for i, (model, a, qadr, dof, enable) in enumerate(zip(actuators, self._actuator, self._qpos, self._dof, self._enable)):
+            tau = shared[i] if i in shared else model.compute(ctrl[:, a], qpos[:, qadr], qvel[:, dof])
             if enable is not None:
                 tau = np.where(ctrl[:, enable] > 0.5, tau, 0.0)
             force[:, dof] += tau
@@ -192,6 +243,22 @@ class ClosedLoop:
                     column = rows.setdefault(key, np.full(nbatch, float(getattr(b.config, key))))
                     column[match] = float(value)
         return rows
+
+
+def share_networks(models: Sequence[Any], configs: Sequence[Any]) -> list[list[int]]:
+    """Groups of models that run the same MLP file (e.g. one network for every knee): each group
+    then shares one module and one call on all its joints' rows per control step, since a call's
+    fixed cost, not its rows, dominates a small network. Returns the groups of 2 or more indices."""
+    groups: dict[str, list[int]] = {}
+    for i, (model, config) in enumerate(zip(models, configs)):
+        if hasattr(model, "network_input") and model.meta.get("net") == "mlp":
+            folder = pathlib.Path(config.path).resolve()
+            groups.setdefault(str(folder.parent if folder.suffix in (".pt", ".json") else folder), []).append(i)
+    shared = [members for members in groups.values() if len(members) > 1]
+    for members in shared:
+        for i in members[1:]:
+            models[i].module = models[members[0]].module
+    return shared
 
 
 def param_name(name: str, target: str) -> str:

@@ -131,6 +131,7 @@ class ShootingLoss:
         self._first = np.flatnonzero(win.entry_step == 0)
         self._first_initial = win.entry_window[self._first] * nstate + win.entry_state[self._first]
         self._fixed_controls = None if sim.params.delay_index is not None else self.controls(0.0)
+        self._tiled_controls: dict[int, np.ndarray] = {}  # (C, W, nstep, nu) fixed controls per candidate count C
 
     def controls(self, delay: float) -> np.ndarray:
         """(W, nstep, nu) controls of every window for an actuation delay in seconds."""
@@ -159,7 +160,14 @@ class ShootingLoss:
             rows = np.arange(nwin)[:, None]
             initial[:, rows, self.refine_index] += offsets * self.refine_scale
         if self._fixed_controls is not None:
-            control = np.broadcast_to(self._fixed_controls[None], (ncand, *self._fixed_controls.shape))
+            # Tiled once per batch size (the 3 sizes used last are kept): a copy per call costs a pass.
+            control = self._tiled_controls.pop(ncand, None)
+            if control is None:
+                control = np.tile(self._fixed_controls, (ncand, 1, 1, 1))
+                control.flags.writeable = False  # shared by later calls
+                for old in list(self._tiled_controls)[:-2]:
+                    del self._tiled_controls[old]
+            self._tiled_controls[ncand] = control
         else:
             control = np.stack([self.controls(float(v[self.sim.params.delay_index])) for v in values])
         loop = self.sim.loop is not None  # an actuator model or residual reads each row's values and log
@@ -180,15 +188,20 @@ class ShootingLoss:
         """(C, n) values [, (C, W, nx) offsets] -> (C, m) residuals (simulated - logged) / sigma."""
         simulated, ok = self.simulate(values, offsets)
         r = (simulated - self.windows.entry_target) / self.windows.entry_sigma
-        bad = ~ok[:, self.windows.entry_window] | ~np.isfinite(r)
-        r[bad] = DIVERGED_RESIDUAL
+        if not (ok.all() and np.isfinite(r).all()):
+            bad = ~ok[:, self.windows.entry_window] | ~np.isfinite(r)
+            r[bad] = DIVERGED_RESIDUAL
         return r
 
     def rmse(self, simulated: np.ndarray) -> dict[str, float]:
         """(m,) simulated entries -> RMSE of each signal name over all tracks (signal units)."""
         win = self.windows
-        error = simulated - win.entry_target
-        # Signal names per (track, signal) pair, looked up once per pair, not per entry.
-        pairs, which = np.unique(np.stack([win.entry_track, win.entry_signal], axis=1), axis=0, return_inverse=True)
-        names = np.array([self.tracks[t].signals[s] for t, s in pairs])[which.ravel()]
-        return {str(name): float(np.sqrt(np.mean(error[names == name] ** 2))) for name in dict.fromkeys(names.tolist())}
+        names = list(dict.fromkeys(name for track in self.tracks for name in track.signals))
+        # (track, signal) -> index of its name, then one bincount over the entries.
+        table = np.full((len(self.tracks), max(len(track.signals) for track in self.tracks)), -1)
+        for t, track in enumerate(self.tracks):
+            table[t, : len(track.signals)] = [names.index(name) for name in track.signals]
+        which = table[win.entry_track, win.entry_signal]
+        squares = np.bincount(which, weights=(simulated - win.entry_target) ** 2, minlength=len(names))
+        counts = np.bincount(which, minlength=len(names))
+        return {name: float(np.sqrt(squares[i] / counts[i])) for i, name in enumerate(names) if counts[i]}

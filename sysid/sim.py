@@ -10,8 +10,10 @@ the rollout a continuous function of a fractional delay (not whole steps).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import threading
 import time as _time
 from typing import TYPE_CHECKING
 
@@ -88,15 +90,19 @@ class Simulator:
         self.qpos_slice = slice(1, 1 + model.nq)
         self.qvel_slice = slice(1 + model.nq, 1 + model.nq + model.nv)
         self.steps = 0  # simulation steps run so far
-        self.rollout_seconds = 0.0  # wall time spent inside mujoco.rollout
+        self.rollout_seconds = 0.0  # wall time spent inside mujoco.rollout (closed-loop lanes: lane 0's)
         self.warnings = 0  # MuJoCo warnings raised by diverging candidates
         self.calls: list[tuple[int, int]] = []  # (nbatch, nstep) of every rollout call, for benchmarks
         # Output buffers reused across calls of the same shape: a fresh array per call costs page
         # faults inside the rollout, about 10% of its time on small models.
         self._buffers: dict[tuple[int, ...], np.ndarray] = {}
+        self._lanes: list[tuple] = []  # (single-threaded pool, MjData, sensor buffers) per closed-loop lane
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         self._pool.close()
+        for pool, _, _ in self._lanes:
+            pool.close()
 
     def initial_states(self, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
         """(B, nq), (B, nv) -> (B, nstate) full physics states at time 0, other entries from qpos0."""
@@ -153,18 +159,46 @@ class Simulator:
         """
         nbatch, nstep = control.shape[:2]
         sensors = self._buffer("sensors", nbatch, nstep, self.model.nsensordata)
-        previous = mujoco.get_mju_user_warning()
-        mujoco.set_mju_user_warning(self._count_warning)
-        start = _time.perf_counter()
-        try:
+        with self.counting_warnings():
+            start = _time.perf_counter()
             self._pool.rollout(
                 models, self._datas, np.ascontiguousarray(initial), np.ascontiguousarray(control, dtype=float),
                 control_spec=control_spec, state=states, sensordata=sensors, nstep=nstep, skip_checks=True,
             )
-        finally:
             self.rollout_seconds += _time.perf_counter() - start
-            mujoco.set_mju_user_warning(previous)
         self.steps += nbatch * nstep
+
+    def lane_rollout(self, lane: int, models: list[mujoco.MjModel], initial: np.ndarray, control: np.ndarray,
+                     states: np.ndarray, control_spec: int) -> None:
+        """`raw_rollout` on the calling thread with lane `lane`'s own MjData, for the closed loop's
+        lanes (`sysid.closedloop`), which run in parallel Python threads: call it inside
+        `counting_warnings` (MuJoCo's warning callback is global)."""
+        nbatch, nstep = control.shape[:2]
+        with self._lock:
+            while len(self._lanes) <= lane:
+                self._lanes.append((mj_rollout.Rollout(nthread=0), mujoco.MjData(self.model), {}))
+            pool, data, sensors = self._lanes[lane]
+        if (nbatch, nstep) not in sensors:
+            if len(sensors) > 1:  # a loop uses two shapes: the control period and a shorter last step
+                sensors.clear()
+            sensors[nbatch, nstep] = np.empty((nbatch, nstep, self.model.nsensordata))
+        start = _time.perf_counter()
+        pool.rollout(models, [data], np.ascontiguousarray(initial), np.ascontiguousarray(control, dtype=float),
+                     control_spec=control_spec, state=states, sensordata=sensors[nbatch, nstep], nstep=nstep, skip_checks=True)
+        with self._lock:
+            self.steps += nbatch * nstep
+            if lane == 0:  # lanes run side by side: lane 0's time stands for the wall time
+                self.rollout_seconds += _time.perf_counter() - start
+
+    @contextlib.contextmanager
+    def counting_warnings(self):
+        """MuJoCo warnings raised inside this block count in `self.warnings` instead of printing."""
+        previous = mujoco.get_mju_user_warning()
+        mujoco.set_mju_user_warning(self._count_warning)
+        try:
+            yield
+        finally:
+            mujoco.set_mju_user_warning(previous)
 
     def _buffer(self, name: str, *shape: int) -> np.ndarray:
         """A reused float64 array of this shape; the 4 shapes of each name used last are kept."""
@@ -179,4 +213,5 @@ class Simulator:
         return buffer
 
     def _count_warning(self, message: str) -> None:
-        self.warnings += 1
+        with self._lock:  # closed-loop lanes raise warnings from several threads
+            self.warnings += 1

@@ -76,7 +76,8 @@ def uncertainty(params: ParamSet, values: np.ndarray, jacobian: np.ndarray, resi
     jw = jacobian * weights[:, None]
     # Pseudo-inverse through the SVD: a direction the data cannot see gives an infinite
     # variance to the parameters it involves, not a crash or a silently small number.
-    _, sv, vt = np.linalg.svd(jw, full_matrices=False)
+    # The SVD of J's R factor has J's singular values and right vectors, without forming U (m, dim).
+    _, sv, vt = np.linalg.svd(np.linalg.qr(jw, mode="r"), full_matrices=False)
     seen = sv > sv[0] * 1e-10
     v = vt[seen, :n]
     cov_u = (v.T / sv[seen] ** 2) @ v

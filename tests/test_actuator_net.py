@@ -103,6 +103,49 @@ def test_network_runs_in_the_loop_at_its_rate(trained, nbatch):
     assert abs(states[0, -1, 1]) > 1e-4  # the network pushed the joint
 
 
+TWO_KNEES_XML = """\
+<mujoco><option timestep="0.002"/><worldbody>
+<body><joint name="left" type="hinge" axis="0 1 0" armature="0.01"/><inertial pos="0 0 -0.2" mass="1" diaginertia="0.01 0.01 0.01"/></body>
+<body pos="1 0 0"><joint name="right" type="hinge" axis="0 1 0" armature="0.01"/><inertial pos="0 0 -0.2" mass="1" diaginertia="0.01 0.01 0.01"/></body>
+</worldbody><actuator><motor name="left_motor" joint="left"/><motor name="right_motor" joint="right"/></actuator></mujoco>"""
+
+
+def test_joints_sharing_a_network_file_run_in_one_call_with_the_same_torques(trained, tmp_path):
+    import shutil
+    copy_folder = shutil.copytree(trained, tmp_path / "copy")  # another file: its own module and call
+    model = mujoco.MjModel.from_xml_string(TWO_KNEES_XML)
+    shared = ClosedLoop(model, [Binding("net", "left", NetConfig(trained)), Binding("net", "right", NetConfig(trained + "/net.pt"))])
+    separate = ClosedLoop(model, [Binding("net", "left", NetConfig(trained)), Binding("net", "right", NetConfig(str(copy_folder)))])
+    assert shared._net_groups == [[0, 1]] and separate._net_groups == []
+    nbatch, rng = 6, np.random.default_rng(0)
+    for loop in (shared, separate):
+        for m in loop.models:
+            m.reset(nbatch, loop.control_dt)
+    for _ in range(4):  # a few control steps, so the input histories differ between joints
+        qpos, qvel, ctrl = rng.normal(0, 0.3, (nbatch, 2)), rng.normal(0, 1, (nbatch, 2)), rng.normal(0, 0.5, (nbatch, 2))
+        a, b = shared.forces(qpos, qvel, ctrl), separate.forces(qpos, qvel, ctrl)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        assert np.abs(a[:, 0] - a[:, 1]).max() > 1e-4  # the joints got their own inputs
+
+
+def test_network_lanes_on_two_threads_match_one_lane(trained):
+    model = mujoco.MjModel.from_xml_string(TWO_KNEES_XML)
+    loop = ClosedLoop(model, [Binding("net", "left", NetConfig(trained)), Binding("net", "right", NetConfig(trained))])
+    nbatch, rng = 20, np.random.default_rng(1)
+    control = rng.normal(0, 0.5, (nbatch, 60, 2))
+    results = []
+    for nthread in (1, 2):
+        sim = Simulator(model, ParamSet([], model=model), nthread=nthread, loop=loop)
+        initial = sim.initial_states(np.repeat(np.linspace(-0.2, 0.2, nbatch)[:, None], 2, axis=1), np.zeros((nbatch, 2)))
+        states, ok = sim.rollout([copy.copy(model)] * nbatch, initial, control)
+        assert ok.all()
+        results.append(states)
+    assert len(loop._lane_models) == 2
+    # float32 products may round differently with the rows per call, nothing more
+    np.testing.assert_allclose(results[0], results[1], atol=1e-6)
+    assert np.abs(results[0][:, -1, 1:3]).max() > 1e-3  # the networks moved the joints
+
+
 def test_network_at_another_rate_is_an_error_unless_resampled(trained):
     model = mujoco.MjModel.from_xml_string(KNEE_XML)
     loop = ClosedLoop(model, [Binding("net", "knee", NetConfig(trained))], control_dt=0.004)

@@ -116,6 +116,31 @@ def test_each_row_runs_with_its_own_values_and_log_settings(servo, nbatch):
         np.testing.assert_allclose(states[i, :, 1], _step_by_step(servo, config, control[i], 0.0, 1), atol=1e-9)
 
 
+def test_lanes_on_several_threads_give_the_rows_of_one_lane(servo):
+    from actuator_models import DelayedPDConfig
+
+    loop = ClosedLoop(servo, [Binding("dcmotor", "servo", DCMotorConfig(vin=7.4), per_log={"*fast*": {"gain": 3.0}}),
+                              Binding("delayed_pd", "servo", DelayedPDConfig(pd_kp=0.5, pd_delay=0.005), enable="servo_enable")],
+                      control_dt=2 * DT)
+    params = ParamSet(loop.params(), model=servo)
+    nbatch = 37  # lanes of unequal size
+    values = np.column_stack([np.linspace(0.2, 0.5, nbatch), np.linspace(3, 6, nbatch), np.full(nbatch, 0.5), np.full(nbatch, 0.01),
+                              np.linspace(0.002, 0.01, nbatch)])
+    sources = [["slow.csv", "fast.csv"][i % 2] for i in range(nbatch)]
+    control = _targets(nbatch, 101, seed=5)  # not a whole number of control periods
+    results = []
+    for nthread in (1, 3):
+        loop.bind(params)
+        sim = Simulator(servo, params, nthread=nthread, loop=loop)
+        initial = sim.initial_states(np.linspace(-0.3, 0.3, nbatch)[:, None], np.zeros((nbatch, 1)))
+        states, ok = sim.rollout([copy.copy(servo)] * nbatch, initial, control, values=values, sources=sources)
+        assert ok.all() and sim.steps == nbatch * 101
+        results.append(states)
+        sim.close()
+    assert len(loop._lane_models) == 3
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 def test_enable_column_switches_the_torque_off(servo):
     loop = ClosedLoop(servo, [Binding("pd", "servo", IdealPDConfig(pd_kp=3.0), enable="servo_enable")])
     sim = _simulator(servo, loop)

@@ -170,3 +170,34 @@ def test_lsq_with_refined_states_reaches_the_joint_least_squares_optimum(pendulu
     assert outcome.loss <= np.mean(joint.fun**2) * (1 + 1e-5)
     np.testing.assert_allclose(outcome.x[: objective.n], joint.x[: objective.n], atol=1e-3)
     assert outcome.jacobian.shape == (objective.m, objective.dim)
+
+
+class Linear:
+    """Residuals x - target (dim,) on the unit box, with their Jacobian: the polish's interface."""
+
+    def __init__(self, target: np.ndarray):
+        self.target, self.dim, self.m = np.asarray(target, float), len(target), len(target)
+        self.lower, self.upper = np.zeros(self.dim), np.ones(self.dim)
+        self.evaluations = 0
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(x)
+        self.evaluations += len(x)
+        return x - self.target
+
+    def jacobian(self, x: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return np.eye(self.dim)
+
+
+@pytest.mark.parametrize("target, method", [([0.3, 0.6], "lm"), ([0.3, 1.7], "trf")])
+def test_joint_solve_uses_lm_inside_the_bounds_and_trf_when_its_answer_leaves_them(monkeypatch, target, method):
+    from scipy import optimize
+
+    from sysid.optim import LeastSquares
+
+    methods = []
+    original = optimize.least_squares
+    monkeypatch.setattr(optimize, "least_squares", lambda *a, **k: methods.append(k["method"]) or original(*a, **k))
+    solution = LeastSquares()._solve(Linear(target), np.array([0.5, 0.5]), 1e-8, interior=True)
+    assert methods[-1] == method and methods[0] == "lm"
+    np.testing.assert_allclose(solution.x, np.clip(target, 0.0, 1.0), atol=1e-6)

@@ -12,6 +12,9 @@ from sysid.objective import Objective, StateProjection, Subspace
 from sysid.optim.base import Outcome
 
 
+MIN_POPSIZE = 16  # default population floor, see CMAES.popsize
+
+
 @dataclasses.dataclass(frozen=True)
 class CMAES:
     """Covariance matrix adaptation evolution strategy.
@@ -26,7 +29,8 @@ class CMAES:
 
     Attributes:
       sigma0: initial step size in the unit box (0.15 = 15% of each parameter's log range).
-      popsize: candidates per generation (default: cma's 4 + 3 ln n, at least 8).
+      popsize: candidates per generation (default: cma's 4 + 3 ln n, at least 16: a generation is
+        one batched rollout, whose fixed cost a larger population shares).
       max_evaluations: evaluation budget for one call.
       tolx: stop when the search distribution is this small in the unit box (the default, 1%
         of a log range of 100x, is about 5% in value: CMA-ES finds the basin, least squares
@@ -67,7 +71,7 @@ class CMAES:
         final = getattr(objective, "final", False)
         options = {
             "bounds": [list(objective.lower[:n]), list(objective.upper[:n])],
-            "popsize": self.popsize or max(8, 4 + int(3 * np.log(n))),
+            "popsize": self.popsize or max(MIN_POPSIZE, 4 + int(3 * np.log(n))),
             "seed": seed + 1,  # cma treats seed 0 as "random"
             "maxfevals": self.final_max_evaluations if final else self.max_evaluations,
             "tolx": self.final_tolx if final else self.tolx,

@@ -1,4 +1,5 @@
-"""Least-squares polish: scipy's trust-region reflective solver with a batched Jacobian."""
+"""Least-squares polish: scipy's least_squares (trust-region reflective, or MINPACK's
+Levenberg-Marquardt away from the bounds) with a batched Jacobian."""
 
 from __future__ import annotations
 
@@ -11,14 +12,21 @@ from sysid.objective import Objective, Subspace
 from sysid.optim.base import Outcome
 
 
+INTERIOR = 1e-3  # distance (unit box) from every bound for the joint solve to try "lm"
+
+
 @dataclasses.dataclass(frozen=True)
 class LeastSquares:
-    """`scipy.optimize.least_squares` (method "trf") on the residual vector.
+    """`scipy.optimize.least_squares` on the residual vector.
 
-    The finite-difference Jacobian is computed by the objective as one batched rollout.
+    The finite-difference Jacobian is computed by the objective as one batched rollout. With
+    refined start states, the parameters travel first with the states held (method "trf", which
+    keeps the bounds), then jointly with them: by MINPACK's Levenberg-Marquardt ("lm", a QR per
+    iteration instead of trf's SVD) when that start is inside the bounds, finished by "trf" from
+    the nearest point in the bounds when the "lm" answer leaves them.
 
     Attributes:
-      max_iterations: Jacobian evaluations at most.
+      max_iterations: scipy's max_nfev for each solve ("lm" and a "trf" after it count separately).
       tolerance: ftol = xtol passed to scipy (gtol is 1e-8). A relative change of 1e-6 in the
         sum of squares is far below one standard error when there are thousands of residuals.
       first_tolerance: the same for the first solve, with start states held (when they are refined).
@@ -41,12 +49,15 @@ class LeastSquares:
             params_only = self._solve(Subspace(objective, np.arange(n), x0), x0[:n], self.first_tolerance)
             x0 = x0.copy()
             x0[:n] = params_only.x
-        solution = self._solve(objective, x0, self.tolerance)
+        solution = self._solve(objective, x0, self.tolerance, interior=objective.dim > n)
         loss = float(np.mean(solution.fun**2))
         return Outcome(solution.x, loss, objective.evaluations - start, solution.message, solution.jac)
 
-    def _solve(self, objective, x0: np.ndarray, tolerance: float):
-        """scipy's trf from x0 (dim,) on objective (an `Objective` or `Subspace`)."""
+    def _solve(self, objective, x0: np.ndarray, tolerance: float, *, interior: bool = False):
+        """scipy's least squares from x0 (dim,) on objective (an `Objective` or `Subspace`).
+
+        interior: try "lm" first when x0 is inside the bounds.
+        """
         cache: dict[bytes, np.ndarray] = {}
 
         def residuals(x: np.ndarray) -> np.ndarray:
@@ -59,7 +70,11 @@ class LeastSquares:
             r = cache.get(x.tobytes())
             return objective.jacobian(x, residuals(x) if r is None else r)
 
-        return optimize.least_squares(
-            residuals, x0, jac=jacobian, bounds=(objective.lower, objective.upper), method="trf",
-            x_scale="jac", ftol=tolerance, xtol=tolerance, gtol=1e-8, max_nfev=self.max_iterations,
-        )
+        lower, upper = objective.lower, objective.upper
+        options = dict(jac=jacobian, x_scale="jac", ftol=tolerance, xtol=tolerance, gtol=1e-8, max_nfev=self.max_iterations)
+        if interior and len(x0) <= objective.m and np.all((x0 > lower + INTERIOR) & (x0 < upper - INTERIOR)):
+            solution = optimize.least_squares(residuals, x0, method="lm", **options)
+            if np.all((solution.x >= lower) & (solution.x <= upper)):
+                return solution
+            x0 = np.clip(solution.x, lower, upper)
+        return optimize.least_squares(residuals, x0, bounds=(lower, upper), method="trf", **options)
