@@ -219,7 +219,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     if (last_outcome is not None and not interrupted and last_objective.shooting.n_windows == final.n_windows
             and last_objective.refine_states == config.refine_states):
         objective, x = last_objective, last_outcome.x
-        r = objective.residuals(x[None])[0]
+        r = last_outcome.residuals if last_outcome.residuals is not None else objective.residuals(x[None])[0]
         jac = last_outcome.jacobian if last_outcome.jacobian is not None else objective.jacobian(x, r)
     else:
         objective = Objective(final, refine_states=config.refine_states, priors=priors)

@@ -28,6 +28,7 @@ class Outcome:
       message: why it stopped.
       jacobian: (m, dim) Jacobian at x when the optimizer computed one, else None.
       gradient_steps: gradient evaluations of a differentiable simulator (mjx), else 0.
+      residuals: (m,) residuals at x when the optimizer has them, else None.
     """
 
     x: np.ndarray
@@ -36,6 +37,7 @@ class Outcome:
     message: str
     jacobian: np.ndarray | None = None
     gradient_steps: int = 0
+    residuals: np.ndarray | None = None
 
 
 class Optimizer(Protocol):

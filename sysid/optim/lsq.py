@@ -51,7 +51,7 @@ class LeastSquares:
             x0[:n] = params_only.x
         solution = self._solve(objective, x0, self.tolerance, interior=objective.dim > n)
         loss = float(np.mean(solution.fun**2))
-        return Outcome(solution.x, loss, objective.evaluations - start, solution.message, solution.jac)
+        return Outcome(solution.x, loss, objective.evaluations - start, solution.message, solution.jac, residuals=solution.fun)
 
     def _solve(self, objective, x0: np.ndarray, tolerance: float, *, interior: bool = False):
         """scipy's least squares from x0 (dim,) on objective (an `Objective` or `Subspace`).
