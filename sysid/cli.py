@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--config", help="YAML fit config: parameter bounds, horizons, optimizer options")
     fit.add_argument("--optimizer", help="cmaes, lsq, bayes, mjx, names joined by '+' (cmaes+lsq), or auto (default: config, else cmaes+lsq)")
     fit.add_argument("--seed", type=int, help="random seed (default: config, else 0)")
+    fit.add_argument("--starts", type=int, help="independent fits from seeds SEED, SEED+1, ...; the lowest final loss is kept (default: config, else 1)")
     fit.add_argument("--threads", type=int, help="rollout threads (default: all usable cores)")
     fit.add_argument("--val", type=float, help="keep the last FRACTION of each log's duration for validation, e.g. 0.2")
     fit.add_argument("--val-log", action="append", default=[], help="a log used only for validation (repeatable)")
@@ -186,7 +187,7 @@ def _run_excite(args: argparse.Namespace) -> int:
 def _run_fit(args: argparse.Namespace) -> int:
     summary = fit_files(
         model_path=args.model, log_paths=args.log, params=args.params, map_path=args.map, config_path=args.config,
-        optimizer=args.optimizer, seed=args.seed, nthread=args.threads, out=args.out, progress=not args.quiet,
+        optimizer=args.optimizer, seed=args.seed, starts=args.starts, nthread=args.threads, out=args.out, progress=not args.quiet,
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
         actuator=args.actuator,
     )
@@ -198,7 +199,7 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: str, map_path: str | None = None,
               config_path: str | None = None, optimizer: str | None = None, seed: int | None = None,
-              nthread: int | None = None, progress: bool = True, val: float | None = None,
+              starts: int | None = None, nthread: int | None = None, progress: bool = True, val: float | None = None,
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
               episode: int | None = None, actuator: str | None = None) -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
@@ -218,7 +219,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
 
     config_file = load_config(config_path)
     run = dict(config_file.run)
-    for key, value in (("optimizer", optimizer), ("seed", seed), ("nthread", nthread)):
+    for key, value in (("optimizer", optimizer), ("seed", seed), ("starts", starts), ("nthread", nthread)):
         if value is not None:
             run[key] = value
     config = FitConfig(**run)

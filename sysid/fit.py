@@ -57,6 +57,8 @@ class FitConfig:
         "fit", "per_log", "enable" (see `sysid.closedloop.parse_actuators`).
       priors: Gaussian priors {name or glob: {mean, std}} in the parameters' units (`sysid.priors`):
         the fit becomes a MAP estimate.
+      starts: independent fits from seeds seed, seed + 1, ...; the one with the lowest final loss on
+        the fitted logs is kept (for rugged losses, e.g. long open-loop horizons).
     """
 
     horizons: tuple[float, ...] = (0.25, 1.0)
@@ -68,6 +70,7 @@ class FitConfig:
     nthread: int | None = None
     actuators: dict = dataclasses.field(default_factory=dict)
     priors: dict = dataclasses.field(default_factory=dict)
+    starts: int = 1
 
     def __post_init__(self):
         check_priors(self.priors)
@@ -77,6 +80,8 @@ class FitConfig:
             raise UserError(f"config: horizons must grow (short windows first), got {list(self.horizons)}")
         if self.max_windows < 1:
             raise UserError(f"config: max_windows must be at least 1, got {self.max_windows}")
+        if self.starts < 1:
+            raise UserError(f"config: starts must be at least 1, got {self.starts}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +107,8 @@ class FitResult:
       rollout_calls: (nbatch, nstep) of every mujoco.rollout call the fit made.
       optimizer_reason: why this optimizer chain (auto's choice, or the user's).
       gradient_steps: loss gradients evaluated through MJX (the mjx optimizer), else 0.
+      starts: (seed, final loss) of every start when `FitConfig.starts` > 1; evaluations, steps and
+        times then add up all starts.
     """
 
     params: ParamSet
@@ -126,6 +133,7 @@ class FitResult:
     rollout_calls: list[tuple[int, int]]
     optimizer_reason: str = ""
     gradient_steps: int = 0
+    starts: tuple[tuple[int, float], ...] = ()
 
 
 def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig = FitConfig(), *, progress: bool = True,
@@ -138,7 +146,22 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
     # The rollout threads already use every core; threaded BLAS on top of them makes the
     # least-squares SVDs ten times slower.
     with _blas_controller().limit(limits=1, user_api="blas"):
-        return _fit(model, logs, params, config, progress=progress, loop=loop)
+        if config.starts == 1:
+            return _fit(model, logs, params, config, progress=progress, loop=loop)
+        results: list[FitResult] = []
+        for k in range(config.starts):
+            results.append(_fit(model, logs, params, dataclasses.replace(config, seed=config.seed + k), progress=progress, loop=loop))
+            logger.info("start %d/%d (seed %d): final loss %.6g", k + 1, config.starts, config.seed + k, results[-1].loss_final)
+            if results[-1].interrupted:
+                break
+    best = min(results, key=lambda r: r.loss_final if np.isfinite(r.loss_final) else np.inf)
+    return dataclasses.replace(
+        best, evaluations=sum(r.evaluations for r in results), sim_steps=sum(r.sim_steps for r in results),
+        wall_time_s=sum(r.wall_time_s for r in results), rollout_time_s=sum(r.rollout_time_s for r in results),
+        rollout_calls=[c for r in results for c in r.rollout_calls], interrupted=any(r.interrupted for r in results),
+        gradient_steps=sum(r.gradient_steps for r in results),
+        starts=tuple((config.seed + k, float(r.loss_final)) for k, r in enumerate(results)),
+    )
 
 
 @functools.cache

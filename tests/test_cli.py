@@ -65,6 +65,14 @@ def test_fit_end_to_end(files, capsys):
     assert {path: path.read_bytes() for path in inputs} == before
 
 
+def test_fit_starts_are_recorded_in_result_json(files):
+    assert main(_argv(files, seed=4, starts=2, optimizer="lsq")) == 0
+    result = json.loads((files["out"] / "result.json").read_text())
+    assert [s["seed"] for s in result["starts"]] == [4, 5] and result["config"]["starts"] == 2
+    assert result["loss"]["final"] == pytest.approx(min(s["loss"] for s in result["starts"]))
+    assert main(_argv(files, starts=0)) == 2
+
+
 def test_fit_on_a_slice_of_the_bundled_arm_log(tmp_path, capsys):
     lines = (REPO / "datasets" / "arm2" / "run1.csv").read_text().splitlines()
     log = tmp_path / "run1_2s.csv"

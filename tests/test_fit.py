@@ -104,6 +104,21 @@ def test_same_seed_gives_identical_values(pendulum, noisy_log, fitted):
     assert [h[:2] for h in again.history] == [h[:2] for h in fitted[1].history]
 
 
+def test_starts_keep_the_lowest_final_loss_and_add_up_the_work(pendulum, noisy_log, fitted):
+    cheap = {"optimizer": "cmaes", "optimizer_options": {"cmaes": {"max_evaluations": 40, "final_max_evaluations": 40}}}
+    singles = [_fit(pendulum, noisy_log, seed=seed, **cheap) for seed in (3, 4)]
+    both = _fit(pendulum, noisy_log, seed=3, starts=2, **cheap)
+    assert [s for s, _ in both.starts] == [3, 4]
+    np.testing.assert_allclose([loss for _, loss in both.starts], [r.loss_final for r in singles])
+    best = singles[int(np.argmin([r.loss_final for r in singles]))]
+    np.testing.assert_array_equal(both.values, best.values)
+    assert singles[0].loss_final != singles[1].loss_final  # the starts differ, so the choice matters
+    assert both.evaluations == sum(r.evaluations for r in singles)
+    assert both.sim_steps == sum(r.sim_steps for r in singles)
+    with pytest.raises(UserError, match="starts must be at least 1"):
+        FitConfig(starts=0)
+
+
 def test_fit_recovers_an_actuation_delay(truth_model):
     dt = truth_model.opt.timestep
     log = make_log(truth_model, 2.0, seed=7, delay=1.5 * dt)
