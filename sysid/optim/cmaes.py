@@ -12,7 +12,7 @@ from sysid.objective import Objective, StateProjection, Subspace
 from sysid.optim.base import Outcome
 
 
-MIN_POPSIZE = 16  # default population floor, see CMAES.popsize
+MIN_POPSIZE = 8  # default population floor, see CMAES.popsize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +29,7 @@ class CMAES:
 
     Attributes:
       sigma0: initial step size in the unit box (0.15 = 15% of each parameter's log range).
-      popsize: candidates per generation (default: cma's 4 + 3 ln n, at least 16: a generation is
-        one batched rollout, whose fixed cost a larger population shares).
+      popsize: candidates per generation (default: cma's 4 + 3 ln n, at least 8).
       max_evaluations: evaluation budget for one call.
       tolx: stop when the search distribution is this small in the unit box (the default, 1%
         of a log range of 100x, is about 5% in value: CMA-ES finds the basin, least squares
