@@ -160,12 +160,7 @@ class Simulator:
         nbatch, nstep = control.shape[:2]
         sensors = self._buffer("sensors", nbatch, nstep, self.model.nsensordata)
         with self.counting_warnings():
-            start = _time.perf_counter()
-            self._pool.rollout(
-                models, self._datas, np.ascontiguousarray(initial), np.ascontiguousarray(control, dtype=float),
-                control_spec=control_spec, state=states, sensordata=sensors, nstep=nstep, skip_checks=True,
-            )
-            self.rollout_seconds += _time.perf_counter() - start
+            self.rollout_seconds += _timed_call(self._pool, self._datas, models, initial, control, states, sensors, control_spec)
         self.steps += nbatch * nstep
 
     def lane_rollout(self, lane: int, models: list[mujoco.MjModel], initial: np.ndarray, control: np.ndarray,
@@ -182,13 +177,11 @@ class Simulator:
             if len(sensors) > 1:  # a loop uses two shapes: the control period and a shorter last step
                 sensors.clear()
             sensors[nbatch, nstep] = np.empty((nbatch, nstep, self.model.nsensordata))
-        start = _time.perf_counter()
-        pool.rollout(models, [data], np.ascontiguousarray(initial), np.ascontiguousarray(control, dtype=float),
-                     control_spec=control_spec, state=states, sensordata=sensors[nbatch, nstep], nstep=nstep, skip_checks=True)
+        seconds = _timed_call(pool, [data], models, initial, control, states, sensors[nbatch, nstep], control_spec)
         with self._lock:
             self.steps += nbatch * nstep
             if lane == 0:  # lanes run side by side: lane 0's time stands for the wall time
-                self.rollout_seconds += _time.perf_counter() - start
+                self.rollout_seconds += seconds
 
     @contextlib.contextmanager
     def counting_warnings(self):
@@ -215,3 +208,12 @@ class Simulator:
     def _count_warning(self, message: str) -> None:
         with self._lock:  # closed-loop lanes raise warnings from several threads
             self.warnings += 1
+
+
+def _timed_call(pool: mj_rollout.Rollout, datas: list[mujoco.MjData], models: list[mujoco.MjModel], initial: np.ndarray,
+                control: np.ndarray, states: np.ndarray, sensors: np.ndarray, control_spec: int) -> float:
+    """One unchecked `mujoco.rollout` call writing `states` and `sensors`; returns its wall time in s."""
+    start = _time.perf_counter()
+    pool.rollout(models, datas, np.ascontiguousarray(initial), np.ascontiguousarray(control, dtype=float),
+                 control_spec=control_spec, state=states, sensordata=sensors, nstep=control.shape[1], skip_checks=True)
+    return _time.perf_counter() - start
