@@ -239,8 +239,6 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
         from sysid.closedloop import parse_actuators
 
         loop = parse_actuators(actuator, model, config.actuators)
-        if val_logs:
-            raise UserError("--val / --val-log do not run actuator models yet; validate with the fitted actuators.json in Python")
     param_set = parse_params(params, model, overrides=config_file.params, extra=loop.params() if loop else ())
     outputs = {(pathlib.Path(out) / name).resolve() for name in OUTPUT_FILES}
     for path in [model_path, *log_paths, *val_log_paths, *(p for p in (map_path, config_path) if p)]:
@@ -253,7 +251,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
 
         extra["validation"] = {"fraction": val, **validation_report(
             model, result.params, result.params.initial, result.values, val_logs, horizon=result.horizon,
-            nthread=config.nthread, names=val_names)}
+            nthread=config.nthread, names=val_names, loop=loop)}
     if loop is not None:
         extra["actuator_models"] = ["actuators.json"]  # `sysid export` copies the files listed here
     summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=config,

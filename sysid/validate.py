@@ -9,6 +9,7 @@ RMSE measures). Both compare positions (and logged velocities) at the logged tim
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
@@ -19,9 +20,12 @@ from sysid.params import ParamSet
 from sysid.sim import Simulator
 from sysid.track import bind_log
 
+if TYPE_CHECKING:
+    from sysid.closedloop import ClosedLoop
+
 
 def prediction_errors(model: mujoco.MjModel, params: ParamSet, values: np.ndarray, logs: Sequence[Log], *,
-                      horizon: float | None, nthread: int | None = None) -> list[dict[str, np.ndarray]]:
+                      horizon: float | None, nthread: int | None = None, loop: ClosedLoop | None = None) -> list[dict[str, np.ndarray]]:
     """Simulated-minus-logged errors, per log and signal.
 
     Args:
@@ -29,12 +33,15 @@ def prediction_errors(model: mujoco.MjModel, params: ParamSet, values: np.ndarra
         (an empty ParamSet with (C, 0) values evaluates the model as it is).
       logs: the logs, each bound to the model.
       horizon: s, window length; None for open loop (one window per log).
+      loop: actuator models in the loop (`sysid.closedloop`), their fitted numbers read from `values`.
     Returns:
       per log: signal name -> (C, M) errors at the M compared rows, in the signal's unit
       (NaN where the simulation diverged).
     """
     values = np.atleast_2d(np.asarray(values, float))
-    sim = Simulator(model, params, nthread=nthread)
+    sim = Simulator(model, params, nthread=nthread, loop=loop)
+    if loop is not None:
+        loop.bind(params)
     try:
         out = []
         for log in logs:
@@ -60,20 +67,21 @@ def rmse(errors: Sequence[dict[str, np.ndarray]]) -> list[dict[str, float]]:
 
 def validation_report(model: mujoco.MjModel, params: ParamSet, initial: np.ndarray, values: np.ndarray,
                       logs: Sequence[Log], *, horizon: float, nthread: int | None = None,
-                      names: Sequence[str] | None = None) -> dict:
+                      names: Sequence[str] | None = None, loop: ClosedLoop | None = None) -> dict:
     """result.json's `validation` section: RMSE open loop and over `horizon`, fitted and initial.
 
     Args:
       initial, values: (n,) initial and fitted parameter values.
       logs: the validation logs; `names` labels them (default: their sources).
       horizon: s, the fit's last window length.
+      loop: the fit's actuator models in the loop, if any.
     """
     both = np.stack([values, initial])
     labels = list(names) if names is not None else [log.source for log in logs]
     report: dict = {"logs": labels, "horizon_s": horizon}
     per_log: dict[str, dict] = {label: {"duration_s": log.duration} for label, log in zip(labels, logs)}
     for key, window in (("open_loop", None), ("horizon", horizon)):
-        errors = prediction_errors(model, params, both, logs, horizon=window, nthread=nthread)
+        errors = prediction_errors(model, params, both, logs, horizon=window, nthread=nthread, loop=loop)
         fitted, start = rmse(errors)
         report[f"rmse_{key}"] = fitted
         report[f"rmse_{key}_initial"] = start
