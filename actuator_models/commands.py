@@ -37,8 +37,57 @@ def train_files(*, log_paths: Sequence[str], joint: str, out: str, command: str 
     return meta
 
 
-def plot_learning_curves(path: str | os.PathLike, train: Sequence[float], val: Sequence[float], best: int) -> None:
-    """Training and validation torque RMSE (N m) per epoch, log scale, best epoch marked."""
+def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, map_path: str | None = None,
+                   inputs: Sequence[str] = ("qpos", "qvel", "ctrl"), members: int = 5, hidden: Sequence[int] = (64, 64),
+                   val_fraction: float = 0.2, epochs: int = 300, patience: int = 30, val_log_paths: Sequence[str] = (),
+                   horizon: float = 1.0, seed: int = 0, progress: bool = True) -> dict:
+    """Everything `sysid residual train` does: read the (fitted) model and logs, train the residual
+    ensemble, score it on validation logs, write residual.pt, residual.json and loss.png.
+
+    Validation (with `val_log_paths`): position and velocity RMSE of rollouts with and without the
+    residual in the loop, over `horizon`-second windows started from the logged states and open loop.
+    Returns residual.json's content.
+    """
+    from actuator_models.residual import ResidualConfig, residual_targets, save_residual, train_residual
+    from sysid.closedloop import ClosedLoop
+    from sysid.data import load_log
+    from sysid.model import load_model
+    from sysid.params import ParamSet
+    from sysid.validate import prediction_errors, rmse
+
+    if not 0 < val_fraction < 1:
+        raise UserError(f"--val {val_fraction}: the validation fraction must be between 0 and 1 (e.g. 0.2)")
+    outputs = {(pathlib.Path(out) / name).resolve() for name in ("residual.pt", "residual.json", "loss.png")}
+    for path in (model_path, *log_paths, *val_log_paths, *((map_path,) if map_path else ())):
+        if pathlib.Path(path).resolve() in outputs:
+            raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
+    model = load_model(model_path)
+    logs = [load_log(path, map_path=map_path) for path in log_paths]
+    val_logs = [load_log(path, map_path=map_path) for path in val_log_paths]
+    x, y = residual_targets(model, logs)
+    config = ResidualConfig(members=members, hidden=tuple(hidden), epochs=epochs, patience=patience, val_fraction=val_fraction,
+                            inputs=tuple(inputs), seed=seed)
+    ensemble = train_residual(x, y, config, model=model, progress=progress)
+    validation = {}
+    if val_logs:
+        validation = {"logs": [str(p) for p in val_log_paths], "horizon_s": horizon}
+        for key, window in (("horizon", horizon), ("open_loop", None)):
+            for label, loop in (("without", None), ("with", ClosedLoop(model, [], residual=ensemble))):
+                errors = prediction_errors(model, ParamSet([], model=model), np.zeros((1, 0)), val_logs, horizon=window, loop=loop)
+                validation[f"rmse_{key}_{label}_residual"] = rmse(errors)[0]
+        validation["rollouts"] = ensemble.report()  # disagreement and share of states outside the training range
+    provenance = {"model": str(model_path), "logs": [str(p) for p in log_paths], "sysid_version": __version__, "validation": validation}
+    meta = save_residual(out, ensemble, model, provenance)
+    training = ensemble.meta
+    plot_learning_curves(pathlib.Path(out) / "loss.png", np.sqrt(training["train_mse_normalized_per_epoch"]),
+                         np.sqrt(training["val_mse_normalized_per_epoch"]), training["best_epoch"],
+                         ylabel="force RMSE [target std]")
+    return meta
+
+
+def plot_learning_curves(path: str | os.PathLike, train: Sequence[float], val: Sequence[float], best: int, *,
+                         ylabel: str = "torque RMSE [N m]") -> None:
+    """Training and validation RMSE per epoch (default: torque, N m), log scale, best epoch marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,10 +98,10 @@ def plot_learning_curves(path: str | os.PathLike, train: Sequence[float], val: S
     ax.semilogy(np.arange(1, len(val) + 1), val, label="validation")
     ax.axvline(best + 1, color="gray", linestyle=":", label=f"best epoch {best + 1}")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("torque RMSE [N m]")
+    ax.set_ylabel(ylabel)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    io.save_figure(fig, path, dpi=100)
     plt.close(fig)
 
 

@@ -101,25 +101,13 @@ def save_network(folder: str | os.PathLike, module: nn.Module, meta: dict) -> No
 
 def load_network(folder: str | os.PathLike) -> tuple[torch.jit.ScriptModule, dict]:
     """Read a network folder (or its net.pt / net.json). Raises sysid's UserError naming the file."""
+    from actuator_models.folder import load_torchscript, read_description
     from sysid.errors import UserError
 
-    folder = pathlib.Path(folder)
-    if folder.suffix in (".pt", ".json"):
-        folder = folder.parent
-    meta_path, net_path = folder / META_FILE, folder / NET_FILE
-    for path in (meta_path, net_path):
-        if not path.is_file():
-            raise UserError(f"{path}: actuator network file not found (train one with `sysid actuator train`)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as error:
-        raise UserError(f"{meta_path}: not valid JSON: {error}") from None
+    meta, meta_path, net_path = read_description(folder, NET_FILE, META_FILE, what="actuator network", trained_by="sysid actuator train")
     if meta.get("format") != FORMAT or meta.get("net") not in ("mlp", "lstm"):
         raise UserError(f"{meta_path}: not a sysid actuator network description (format {meta.get('format')!r})")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        module = torch.jit.load(str(net_path))
-    return module.eval(), meta
+    return load_torchscript(net_path), meta
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,11 +6,17 @@ measured one, M(q) (qacc_measured - qacc_model(q, qd, ctrl)), with qacc_measured
 the smoothed velocity. The members differ by initialisation and bootstrap resampling; rollouts use
 their mean, and their spread (disagreement) is recorded. A rollout state outside the range seen in
 training (with a 10% margin) is counted and warned about once: the correction is extrapolated.
+
+`save_residual` writes a trained ensemble as `residual.pt` (TorchScript) and `residual.json`
+(inputs, training range, training record); `load_residual` reads it back (`sysid residual train`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io as _io
+import os
+import pathlib
 import warnings
 from collections.abc import Sequence
 
@@ -18,12 +24,18 @@ import mujoco
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
+from sysid import io
 from sysid.data import Log, smooth, velocity
+from sysid.errors import UserError
 from sysid.sim import held_controls
 from sysid.track import bind_log
 
 MARGIN = 0.1  # fraction of the training range allowed outside it before a state counts as outside
+FORMAT = "sysid-residual-1"
+NET_FILE, META_FILE = "residual.pt", "residual.json"
+INPUTS = ("qpos", "qvel", "ctrl")
 
 
 class EnsembleMLP(nn.Module):
@@ -39,7 +51,7 @@ class EnsembleMLP(nn.Module):
 
     def normalized(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n_in) or (K, B, n_in) scaled inputs -> (K, B, n_out) scaled outputs."""
-        h = x.expand(len(self.biases[0]), *x.shape[-2:]) if x.dim() == 2 else x
+        h = x.expand(self.biases[0].shape[0], *x.shape[-2:]) if x.dim() == 2 else x
         n = len(self.weights)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
@@ -120,6 +132,7 @@ class ResidualEnsemble:
                  columns: np.ndarray | None = None):
         self.module = module.eval()
         self.columns = columns  # which of [qpos, qvel, ctrl] the members read (None: all)
+        self.train_lower, self.train_upper = lower, upper  # (n_in,) range of the training inputs
         span = upper - lower
         self.lower, self.upper = lower - MARGIN * span, upper + MARGIN * span
         self.meta = meta or {}
@@ -164,15 +177,13 @@ class ResidualEnsemble:
 
 
 def train_residual(x: np.ndarray, y: np.ndarray, config: ResidualConfig = ResidualConfig(), *,
-                   model: mujoco.MjModel | None = None) -> ResidualEnsemble:
+                   model: mujoco.MjModel | None = None, progress: bool = False) -> ResidualEnsemble:
     """Fit the ensemble to (N, nq + nv + nu) inputs and (N, nv) targets (`residual_targets`); the
     last `val_fraction` of the rows is held out for early stopping. `model` tells the input layout
-    when `config.inputs` leaves some out."""
+    when `config.inputs` leaves some out; `progress` shows a bar over the epochs."""
     columns = None
-    if set(config.inputs) != {"qpos", "qvel", "ctrl"}:
-        sizes = {"qpos": model.nq, "qvel": model.nv, "ctrl": model.nu}
-        start = {"qpos": 0, "qvel": model.nq, "ctrl": model.nq + model.nv}
-        columns = np.concatenate([np.arange(start[k], start[k] + sizes[k]) for k in config.inputs])
+    if set(config.inputs) != set(INPUTS):
+        columns = input_columns(model, config.inputs)
         x = x[:, columns]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -187,8 +198,11 @@ def train_residual(x: np.ndarray, y: np.ndarray, config: ResidualConfig = Residu
         ys = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32)
         optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         best, best_state, best_epoch = np.inf, None, 0
-        for epoch in range(config.epochs):
+        train_curve, val_curve = [], []
+        bar = tqdm(range(config.epochs), desc="training residual", unit="epoch", disable=None if progress else True, leave=False)
+        for epoch in bar:
             module.train()
+            losses = []
             for start in range(0, cut, config.batch_size):
                 # Bootstrap: every member draws its own rows.
                 idx = torch.as_tensor(rng.integers(0, cut, (config.members, min(config.batch_size, cut))))
@@ -196,14 +210,68 @@ def train_residual(x: np.ndarray, y: np.ndarray, config: ResidualConfig = Residu
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                losses.append(float(loss.detach()))
             with torch.no_grad():
                 val = float(torch.mean((module.normalized(xs[cut:]) - ys[cut:]) ** 2))
+            train_curve.append(float(np.mean(losses)))
+            val_curve.append(val)
+            bar.set_postfix(val=f"{val:.3g}")
             if val < best:
                 best, best_epoch, best_state = val, epoch, {k: v.clone() for k, v in module.state_dict().items()}
             elif epoch - best_epoch >= config.patience:
                 break
+        bar.close()
         module.load_state_dict(best_state)
     finally:
         torch.set_num_threads(threads)
-    meta = {"val_mse_normalized": best, "best_epoch": best_epoch, "members": config.members, "hidden": list(config.hidden)}
+    meta = {"val_mse_normalized": best, "best_epoch": best_epoch, "members": config.members, "hidden": list(config.hidden),
+            "inputs": list(config.inputs), "train_mse_normalized_per_epoch": train_curve, "val_mse_normalized_per_epoch": val_curve}
     return ResidualEnsemble(module, x[:cut].min(0), x[:cut].max(0), meta, columns)
+
+
+def input_columns(model: mujoco.MjModel, inputs: Sequence[str]) -> np.ndarray:
+    """Columns of [qpos, qvel, ctrl] (the `residual_targets` layout) that `inputs` name, in that order."""
+    unknown = [k for k in inputs if k not in INPUTS]
+    if unknown or not inputs:
+        raise UserError(f"residual inputs must be some of {', '.join(INPUTS)}, got {', '.join(inputs) or 'none'}")
+    sizes = {"qpos": model.nq, "qvel": model.nv, "ctrl": model.nu}
+    start = {"qpos": 0, "qvel": model.nq, "ctrl": model.nq + model.nv}
+    return np.concatenate([np.arange(start[k], start[k] + sizes[k]) for k in inputs])
+
+
+def save_residual(folder: str | os.PathLike, ensemble: ResidualEnsemble, model: mujoco.MjModel, provenance: dict | None = None) -> dict:
+    """Write `residual.pt` (the ensemble traced to TorchScript) and `residual.json` into `folder`.
+
+    Returns residual.json's content: the format, the model sizes it expects (nq, nv, nu), the
+    inputs and their training range, the training record and `provenance` (what produced it).
+    """
+    folder = pathlib.Path(folder)
+    n_in = len(ensemble.train_lower)
+    meta = {"format": FORMAT, "nq": model.nq, "nv": model.nv, "nu": model.nu,
+            "columns": None if ensemble.columns is None else ensemble.columns.tolist(),
+            "train_lower": ensemble.train_lower.tolist(), "train_upper": ensemble.train_upper.tolist(),
+            "training": ensemble.meta, **(provenance or {})}
+    buffer = _io.BytesIO()
+    with warnings.catch_warnings():  # TorchScript is deprecated in torch 2.x but still the exchange format
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(ensemble.module.eval(), torch.zeros(2, n_in))
+        torch.jit.save(traced, buffer)
+    io.write_bytes(folder / NET_FILE, buffer.getvalue())
+    io.write_json(folder / META_FILE, meta)
+    return meta
+
+
+def load_residual(folder: str | os.PathLike, model: mujoco.MjModel) -> ResidualEnsemble:
+    """Read a folder written by `save_residual` for `model` (its nq, nv, nu must match).
+    Raises sysid's UserError naming the file."""
+    from actuator_models.folder import load_torchscript, read_description
+
+    meta, meta_path, net_path = read_description(folder, NET_FILE, META_FILE, what="residual model", trained_by="sysid residual train")
+    if meta.get("format") != FORMAT:
+        raise UserError(f"{meta_path}: not a sysid residual model description (format {meta.get('format')!r})")
+    if [meta.get(k) for k in ("nq", "nv", "nu")] != [model.nq, model.nv, model.nu]:
+        raise UserError(f"{meta_path}: trained for a model with nq, nv, nu = {meta.get('nq')}, {meta.get('nv')}, {meta.get('nu')}; "
+                        f"this model has {model.nq}, {model.nv}, {model.nu}")
+    columns = None if meta["columns"] is None else np.array(meta["columns"], dtype=int)
+    return ResidualEnsemble(load_torchscript(net_path), np.array(meta["train_lower"]), np.array(meta["train_upper"]),
+                            meta.get("training"), columns)

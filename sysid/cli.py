@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_run_demo)
     _add_export(sub)
     _add_actuator(sub)
+    _add_residual(sub)
     _add_excite(sub)
     return parser
 
@@ -134,6 +135,52 @@ def _run_actuator_train(args: argparse.Namespace) -> int:
         print(f"{meta['net']} at {1 / meta['sample_dt']:g} Hz: validation torque RMSE {t['val_rmse']:.4g} N m "
               f"({100 * t['val_rmse'] / max(span, 1e-12):.2f}% of the range) at epoch {t['best_epoch'] + 1}")
         print(f"wrote {os.path.join(args.out, 'net.pt')}, net.json, loss.png")
+    return 0
+
+
+def _add_residual(sub) -> None:
+    residual = sub.add_parser("residual", help="residual dynamics: learn what the fitted model still misses")
+    commands = residual.add_subparsers(dest="residual_command", required=True)
+    train = commands.add_parser("train", help="train a residual-force MLP ensemble on logs, for the fitted model",
+                                description="Train an MLP ensemble from (qpos, qvel, ctrl) to the generalized force the fitted model "
+                                            "misses; writes residual.pt (TorchScript), residual.json and loss.png into --out.")
+    train.add_argument("--model", required=True, help="the fitted model, e.g. calib/calibrated.xml")
+    train.add_argument("--log", action="append", required=True, help="a training log (repeatable)")
+    train.add_argument("--val-log", action="append", default=[], help="a log to score rollouts with and without the residual (repeatable)")
+    train.add_argument("--map", help="YAML map from the logs' columns to sysid's schema")
+    train.add_argument("--inputs", default="qpos,qvel,ctrl", help="what the ensemble reads (default qpos,qvel,ctrl; "
+                                                                 "leave qpos out when the missing force does not depend on the configuration)")
+    train.add_argument("--members", type=int, default=5, help="ensemble size (default 5)")
+    train.add_argument("--hidden", default="64,64", help="hidden widths (default 64,64)")
+    train.add_argument("--val", type=float, default=0.2, help="held-out tail of the training rows for early stopping (default 0.2)")
+    train.add_argument("--epochs", type=int, default=300)
+    train.add_argument("--patience", type=int, default=30, help="stop after this many epochs without a better validation loss")
+    train.add_argument("--horizon", type=float, default=1.0, help="s, window length of the --val-log rollouts (default 1)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", required=True, help="output folder")
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(run=_run_residual_train)
+
+
+def _run_residual_train(args: argparse.Namespace) -> int:
+    from actuator_models.commands import parse_hidden, residual_files
+
+    if args.members < 1 or args.epochs < 1:
+        raise UserError("--members and --epochs must be at least 1")
+    meta = residual_files(model_path=args.model, log_paths=args.log, out=args.out, map_path=args.map,
+                          inputs=[k.strip() for k in args.inputs.split(",") if k.strip()], members=args.members,
+                          hidden=parse_hidden(args.hidden), val_fraction=args.val, epochs=args.epochs, patience=args.patience,
+                          val_log_paths=args.val_log, horizon=args.horizon, seed=args.seed, progress=not args.quiet)
+    if not args.quiet:
+        t = meta["training"]
+        print(f"residual ensemble of {t['members']}: held-out force RMSE {np.sqrt(t['val_mse_normalized']):.3g} x the target std "
+              f"at epoch {t['best_epoch'] + 1}")
+        v = meta["validation"]
+        for key, label in (("horizon", f"{v.get('horizon_s', 0):g} s windows"), ("open_loop", "open loop")):
+            if f"rmse_{key}_with_residual" in v:
+                without, with_ = v[f"rmse_{key}_without_residual"], v[f"rmse_{key}_with_residual"]
+                print(f"validation RMSE, {label}: " + ", ".join(f"{s} {without[s]:.4g} -> {with_[s]:.4g}" for s in with_))
+        print(f"wrote {os.path.join(args.out, 'residual.pt')}, residual.json, loss.png")
     return 0
 
 

@@ -10,6 +10,7 @@ from conftest import make_log
 
 from actuator_models.residual import ResidualConfig, residual_targets, train_residual
 from sysid.closedloop import ClosedLoop
+from sysid.errors import UserError
 from sysid.loss import ShootingLoss
 from sysid.params import ParamSet
 from sysid.sim import Simulator
@@ -64,3 +65,64 @@ def test_leaving_the_training_range_warns_once(ensemble):
         residual.compute(np.array([[50.0]]), np.array([[0.0]]), np.array([[0.0]]))
     assert sum("left the state range" in str(w.message) for w in caught) == 1
     assert residual.outside_fraction > 0
+
+
+def test_residual_train_command_writes_a_model_that_loads_back_and_helps_on_held_out_logs(tmp_path, pendulum_path, truth_model):
+    import json
+
+    import mujoco
+    from conftest import write_csv
+
+    from actuator_models.residual import load_residual
+    from sysid.cli import main
+
+    train = [write_csv(make_log(truth_model, 4.0, seed=s, noise=False), tmp_path / f"run{s}.csv") for s in (5, 6)]
+    held_out = write_csv(make_log(truth_model, 2.0, seed=7, noise=False), tmp_path / "held_out.csv")
+    out = tmp_path / "residual"
+    code = main(["residual", "train", "--model", str(pendulum_path), *(a for p in train for a in ("--log", str(p))),
+                 "--val-log", str(held_out), "--members", "3", "--hidden", "32,32", "--epochs", "40", "--patience", "10",
+                 "--horizon", "0.5", "--out", str(out), "--quiet"])
+    assert code == 0
+    assert {p.name for p in out.iterdir()} == {"residual.pt", "residual.json", "loss.png"}
+    meta = json.loads((out / "residual.json").read_text())
+    assert meta["model"] == str(pendulum_path) and meta["logs"] == [str(p) for p in train] and meta["sysid_version"]
+    validation = meta["validation"]
+    # The nominal pendulum's damping is 0.3 N m s/rad off the truth: the residual gives most of it back.
+    assert validation["rmse_horizon_with_residual"]["hinge.pos"] < 0.5 * validation["rmse_horizon_without_residual"]["hinge.pos"]
+    model = mujoco.MjModel.from_xml_path(str(pendulum_path))
+    loaded = load_residual(out, model)
+    x = np.array([[0.3, -1.0, 0.5]])
+    assert loaded.compute(x[:, :1], x[:, 1:2], x[:, 2:]).shape == (1, 1)
+    assert np.allclose(loaded.train_lower, meta["train_lower"]) and loaded.meta["members"] == 3
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--inputs", "qacc"], "residual inputs must be some of qpos, qvel, ctrl"),
+    (["--val", "1.5"], "--val 1.5"),
+    (["--hidden", "a,b"], "--hidden must be comma-separated"),
+])
+def test_residual_train_command_bad_options_are_one_line_errors(tmp_path, pendulum_path, truth_model, capsys, args, message):
+    from conftest import write_csv
+
+    from sysid.cli import main
+
+    log = write_csv(make_log(truth_model, 1.0, seed=5, noise=False), tmp_path / "run.csv")
+    code = main(["residual", "train", "--model", str(pendulum_path), "--log", str(log), "--epochs", "2", "--out", str(tmp_path / "o"), "--quiet", *args])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_loading_a_residual_for_another_model_names_the_file(tmp_path, ensemble):
+    import mujoco
+
+    from actuator_models.residual import load_residual, save_residual
+    from conftest import ARM_XML
+
+    nominal, residual = ensemble
+    save_residual(tmp_path, residual, nominal)
+    with pytest.raises(UserError, match="residual.json: trained for a model with nq, nv, nu = 1, 1, 1"):
+        load_residual(tmp_path, mujoco.MjModel.from_xml_string(ARM_XML))
+    with pytest.raises(UserError, match="residual model file not found"):
+        load_residual(tmp_path / "missing", nominal)
+    (tmp_path / "residual.pt").write_bytes(b"not a TorchScript archive")
+    with pytest.raises(UserError, match="residual.pt: not a TorchScript file torch can read"):
+        load_residual(tmp_path, nominal)
