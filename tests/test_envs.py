@@ -89,6 +89,47 @@ def test_env_applies_the_delay_as_the_fit_does(pendulum_path, delay):
     np.testing.assert_allclose(np.array(seen), expected, atol=1e-12)
 
 
+class ConstantForce:
+    """A residual model that adds a fixed generalized force and records what it was given."""
+
+    def __init__(self, force: float):
+        self.force, self.calls = force, 0
+
+    def compute(self, qpos, qvel, ctrl):
+        assert qpos.shape == (1, 1) and qvel.shape == (1, 1) and ctrl.shape == (1, 1)
+        self.calls += 1
+        return np.full((1, 1), self.force)
+
+
+def test_env_adds_the_residual_force_at_every_model_step(pendulum_path):
+    """A residual of +0.5 N m acts like 0.5 N m more motor torque (gear 1): same trajectory."""
+    residual = ConstantForce(0.5)
+    with_residual = make_env(pendulum_path, task="swingup", randomize=False, residual=residual)
+    shifted = make_env(pendulum_path, task="swingup", randomize=False, actuator=lambda m, d, u: u + 0.5)
+    for env in (with_residual, shifted):
+        env.reset(seed=0)
+        for _ in range(10):
+            env.step(np.array([0.2]))
+    assert residual.calls == 10 * with_residual.substeps
+    np.testing.assert_allclose(with_residual.data.qpos, shifted.data.qpos, atol=1e-9)
+    assert abs(with_residual.data.qpos[0]) > 1e-3  # it moved
+
+
+def test_env_loads_a_residual_folder_for_its_model(tmp_path, pendulum_path):
+    import mujoco
+
+    from actuator_models.residual import ResidualConfig, save_residual, train_residual
+
+    model = mujoco.MjModel.from_xml_path(str(pendulum_path))
+    x = np.random.default_rng(0).uniform(-1, 1, (200, 3))
+    ensemble = train_residual(x, 0.1 * x[:, 1:2], ResidualConfig(members=2, hidden=(8,), epochs=3), model=model)
+    save_residual(tmp_path / "residual", ensemble, model)
+    env = make_env(pendulum_path, task="swingup", residual=tmp_path / "residual")
+    env.reset(seed=0)
+    env.step(np.array([0.3]))
+    assert env.residual.report()["rows"] == env.substeps
+
+
 def test_delay_weights_blend_the_two_commands_in_effect():
     lag, old = delay_weights(0.025, 0.02, 10)
     assert lag == 1

@@ -38,6 +38,9 @@ class SysidEnv(gym.Env):
       randomize: draw the parameters each episode (False: the calibrated values every episode).
       delay: s, overrides the bundle's delay (drawn or calibrated) when given.
       actuator: optional actuator model applied to the delayed control at every model step.
+      residual: optional residual dynamics added as `qfrc_applied` at every model step: a folder
+        written by `sysid residual train` (for this model) or an object with
+        `compute(qpos (1, nq), qvel (1, nv), ctrl (1, nu)) -> (1, nv)`.
       action_history: past actions appended to the observation (a delay makes them part of the state).
     Observation: float32, the task's features then the last `action_history` actions, newest first.
     Info: "params" (the drawn values by name) and "delay" (s) from reset; "time" (s) from step.
@@ -46,13 +49,19 @@ class SysidEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, bundle: Bundle | str | os.PathLike, task: TaskName | Task = "swingup", *, randomize: bool = True,
-                 delay: float | None = None, actuator: ActuatorHook | None = None, action_history: int = 2, **task_options: Any):
+                 delay: float | None = None, actuator: ActuatorHook | None = None, residual: Any = None,
+                 action_history: int = 2, **task_options: Any):
         self.bundle = load_bundle(bundle)
         self.task = make_task(task, **task_options)
         self.model = copy.copy(self.bundle.model)
         self.data = mujoco.MjData(self.model)
         self.randomize = randomize
         self.actuator = actuator
+        if isinstance(residual, (str, os.PathLike)):
+            from actuator_models.residual import load_residual
+
+            residual = load_residual(residual, self.model)
+        self.residual = residual
         self._delay_override = delay
         m = self.model
         if m.nu == 0:
@@ -98,6 +107,8 @@ class SysidEnv(gym.Env):
         controls = new + self._old_weight[:, None] * (old - new)
         for u in controls:
             self.data.ctrl[:] = u if self.actuator is None else self.actuator(self.model, self.data, u)
+            if self.residual is not None:
+                self.data.qfrc_applied[:] = self.residual.compute(self.data.qpos[None], self.data.qvel[None], self.data.ctrl[None])[0]
             mujoco.mj_step(self.model, self.data)
         self._steps += 1
         if self.action_history:
