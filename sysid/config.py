@@ -7,7 +7,7 @@ Example:
       mass@upper: {initial: 1.0, lower: 0.5, upper: 3.0}
       delay: {upper: 0.05}
     horizons: [0.25, 1.0]         # s, window length of each stage, shortest first
-    max_windows: 8                # windows per early stage
+    max_windows: 32               # windows per early stage
     optimizer: cmaes+lsq
     optimizer_options:
       cmaes: {popsize: 12, max_evaluations: 800}

@@ -47,7 +47,9 @@ class FitConfig:
     Attributes:
       horizons: s, window lengths of the stages, shortest first. Global optimizers search on
         every stage but the last; local optimizers polish on the last, which uses every window.
-      max_windows: windows kept per earlier stage (evenly spread), to bound their cost.
+      max_windows: windows kept per earlier stage (evenly spread), to bound their cost. Each
+        candidate is scored on all of them in one batched rollout, so a CMA-ES generation's
+        simulation outweighs its Python work (pycma's ask and tell, the residuals).
       optimizer: "cmaes", "lsq", "cmaes+lsq" or "auto".
       optimizer_options: per-optimizer keyword options, e.g. {"cmaes": {"popsize": 16}}.
       refine_states: refine window start states in the polish stage.
@@ -62,7 +64,7 @@ class FitConfig:
     """
 
     horizons: tuple[float, ...] = (0.25, 1.0)
-    max_windows: int = 8
+    max_windows: int = 32
     optimizer: str = "cmaes+lsq"
     optimizer_options: dict = dataclasses.field(default_factory=dict)
     refine_states: bool = True

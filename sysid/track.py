@@ -84,11 +84,15 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
     qpos = np.tile(model.qpos0, (n, 1))
     qvel = np.zeros((n, nv))
     signals, units, values, sigma, state_index, refine_index, refine_scale = [], [], [], [], [], [], []
+    # One filter call for every logged position and velocity column: (N, joints + velocities).
+    logged = [*log.pos.values(), *log.vel.values()]
+    smoothed, derivative = smooth(log.time, np.stack(logged, axis=1)) if logged else (None, None)
+    column = {("pos", name): k for k, name in enumerate(log.pos)} | {("vel", name): len(log.pos) + k for k, name in enumerate(log.vel)}
     for name, pos in log.pos.items():
         j = joints[name]
         qadr, dadr = model.jnt_qposadr[j], model.jnt_dofadr[j]
         unit = "rad" if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE else "m"
-        pos_smooth, vel_from_pos = smooth(log.time, pos)
+        pos_smooth, vel_from_pos = smoothed[:, column["pos", name]], derivative[:, column["pos", name]]
         pos_sigma = noise_std(log.time, pos)
         qpos[:, qadr] = pos_smooth
         signals.append(f"{name}.pos")
@@ -98,7 +102,7 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
         state_index.append(1 + qadr)
         if name in log.vel:
             vel_sigma = noise_std(log.time, log.vel[name])
-            qvel[:, dadr] = smooth(log.time, log.vel[name])[0]
+            qvel[:, dadr] = smoothed[:, column["vel", name]]
             signals.append(f"{name}.vel")
             units.append(f"{unit}/s")
             values.append(log.vel[name])

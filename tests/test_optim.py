@@ -12,7 +12,7 @@ from conftest import PENDULUM_XML, TRUTH
 from sysid.errors import UserError
 from sysid.export import result_dict
 from sysid.fit import FitConfig, fit
-from sysid.optim import OPTIMIZERS, Bayes, optimizer_chain, select_optimizers
+from sysid.optim import CMAES, OPTIMIZERS, Bayes, optimizer_chain, select_optimizers
 from sysid.optim.auto import Problem, choose, describe
 from sysid.params import parse_params
 
@@ -51,6 +51,15 @@ def test_every_optimizer_is_a_frozen_dataclass_named_by_its_key():
         with pytest.raises(dataclasses.FrozenInstanceError):
             optimizer.name = "other"
     assert [o.name for o in optimizer_chain("bayes+lsq", {"bayes": {"batch": 2}})] == ["bayes", "lsq"]
+
+
+@pytest.mark.parametrize("n, options, budget", [(2, {}, 200), (8, {}, 200), (24, {}, 600), (8, {"max_evaluations": 90}, 90)])
+def test_cmaes_spends_its_default_budget_per_searched_parameter(n, options, budget):
+    objective = Quadratic(np.full(n, 0.3))
+    outcome = CMAES(sigma0=0.3, tolx=1e-12, **options).minimize(objective, np.full(n, 0.7), seed=0)
+    # pycma stops at the first generation past the budget: at most one population over it.
+    popsize = len(objective.batches[0])
+    assert budget <= outcome.evaluations <= budget + popsize
 
 
 def test_bayes_asks_batches_inside_the_bounds_starting_from_x0():

@@ -145,7 +145,7 @@ def _normalized_residuals(t: np.ndarray, x: np.ndarray, window: int, order: int)
         # Uniform steps: the fit is one fixed filter; use the samples whose window is centred.
         half = window // 2
         centre = savgol_coeffs(window, order)[half]
-        residual = x - savgol_filter(x, window, order)
+        residual = x - savgol_filter(x, window, order, mode="nearest")  # the edges are dropped: skip their polynomial fits
         return residual[half : n - half] / np.sqrt(1.0 - centre)
     out = np.empty(n)
     powers = np.arange(order + 1)

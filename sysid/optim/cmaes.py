@@ -30,7 +30,9 @@ class CMAES:
     Attributes:
       sigma0: initial step size in the unit box (0.15 = 15% of each parameter's log range).
       popsize: candidates per generation (default: cma's 4 + 3 ln n, at least 8).
-      max_evaluations: evaluation budget for one call.
+      max_evaluations: evaluation budget for one call (default: 25 per searched parameter, at
+        least 200; with `FitConfig.max_windows`' 32 windows per candidate, 20 generations of 10 on
+        the 8 parameters of the 2-link arm are enough for least squares to take over).
       tolx: stop when the search distribution is this small in the unit box (the default, 1%
         of a log range of 100x, is about 5% in value: CMA-ES finds the basin, least squares
         the precise optimum).
@@ -42,7 +44,7 @@ class CMAES:
 
     sigma0: float = 0.15
     popsize: int | None = None
-    max_evaluations: int = 600
+    max_evaluations: int | None = None
     tolx: float = 1e-2
     final_max_evaluations: int = 4000
     final_tolx: float = 1e-4
@@ -64,6 +66,10 @@ class CMAES:
             x = _refine_states(objective, x)
         return Outcome(x, float(objective.loss(x[None])[0]), objective.evaluations - start, message)
 
+    def evaluation_budget(self, n: int) -> int:
+        """Evaluations of one non-final search over n parameters."""
+        return self.max_evaluations if self.max_evaluations is not None else max(200, 25 * n)
+
     def _search(self, loss, objective, u0: np.ndarray, sigma0: float, seed: int) -> tuple[np.ndarray, float, str]:
         """CMA-ES of loss ((B, n) -> (B,)) over the parameters' unit box from u0 (n,)."""
         n = len(u0)
@@ -72,7 +78,7 @@ class CMAES:
             "bounds": [list(objective.lower[:n]), list(objective.upper[:n])],
             "popsize": self.popsize or max(MIN_POPSIZE, 4 + int(3 * np.log(n))),
             "seed": seed + 1,  # cma treats seed 0 as "random"
-            "maxfevals": self.final_max_evaluations if final else self.max_evaluations,
+            "maxfevals": self.final_max_evaluations if final else self.evaluation_budget(n),
             "tolx": self.final_tolx if final else self.tolx,
             "tolfunhist": 1e-9,
             "verbose": -9,
