@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pathlib
 from collections.abc import Sequence
@@ -37,52 +38,83 @@ def train_files(*, log_paths: Sequence[str], joint: str, out: str, command: str 
     return meta
 
 
-def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, map_path: str | None = None,
-                   inputs: Sequence[str] = ("qpos", "qvel", "ctrl"), members: int = 5, hidden: Sequence[int] = (64, 64),
-                   val_fraction: float = 0.2, epochs: int = 300, patience: int = 30, val_log_paths: Sequence[str] = (),
-                   horizon: float = 1.0, seed: int = 0, progress: bool = True) -> dict:
+def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, result_path: str | None = None,
+                   map_path: str | None = None, inputs: Sequence[str] = ("qpos", "qvel", "ctrl"), members: int = 5,
+                   hidden: Sequence[int] = (64, 64), val_fraction: float = 0.2, epochs: int = 300, patience: int = 30,
+                   val_log_paths: Sequence[str] = (), horizon: float = 1.0, seed: int = 0, progress: bool = True) -> dict:
     """Everything `sysid residual train` does: read the (fitted) model and logs, train the residual
     ensemble, score it on validation logs, write residual.pt, residual.json and loss.png.
 
+    `result_path` (the fit's result.json) gives the fitted actuation delay (s), which the
+    training targets and every validation rollout then apply, as the fit and the policy env do.
     Validation (with `val_log_paths`): position and velocity RMSE of rollouts with and without the
     residual in the loop, over `horizon`-second windows started from the logged states and open loop.
     Returns residual.json's content.
     """
-    from actuator_models.residual import ResidualConfig, residual_targets, save_residual, train_residual
+    from actuator_models.residual import ResidualConfig, input_columns, residual_targets, save_residual, train_residual
     from sysid.closedloop import ClosedLoop
     from sysid.data import load_log
     from sysid.model import load_model
-    from sysid.params import ParamSet
+    from sysid.params import ParamSet, parse_params
     from sysid.validate import prediction_errors, rmse
 
     if not 0 < val_fraction < 1:
         raise UserError(f"--val {val_fraction}: the validation fraction must be between 0 and 1 (e.g. 0.2)")
+    if not horizon > 0:
+        raise UserError(f"--horizon {horizon}: the validation window must be positive seconds (e.g. 1.0)")
+    if members < 2 or epochs < 1:
+        raise UserError(f"--members must be at least 2 (their spread is the disagreement) and --epochs at least 1, got {members} and {epochs}")
+    delay = fitted_delay(result_path) if result_path else 0.0
     outputs = {(pathlib.Path(out) / name).resolve() for name in ("residual.pt", "residual.json", "loss.png")}
     for path in (model_path, *log_paths, *val_log_paths, *((map_path,) if map_path else ())):
         if pathlib.Path(path).resolve() in outputs:
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
     model = load_model(model_path)
+    input_columns(model, inputs)  # bad --inputs fail before the slow work
     logs = [load_log(path, map_path=map_path) for path in log_paths]
     val_logs = [load_log(path, map_path=map_path) for path in val_log_paths]
-    x, y = residual_targets(model, logs)
+    x, y = residual_targets(model, logs, delay=delay)
     config = ResidualConfig(members=members, hidden=tuple(hidden), epochs=epochs, patience=patience, val_fraction=val_fraction,
                             inputs=tuple(inputs), seed=seed)
     ensemble = train_residual(x, y, config, model=model, progress=progress)
     validation = {}
     if val_logs:
         validation = {"logs": [str(p) for p in val_log_paths], "horizon_s": horizon}
+        # The delay is a fixed "parameter" of the validation rollouts: ShootingLoss applies it to the logged commands.
+        params, values = (parse_params("delay", model), np.array([[delay]])) if delay > 0 else (ParamSet([], model=model), np.zeros((1, 0)))
         for key, window in (("horizon", horizon), ("open_loop", None)):
             for label, loop in (("without", None), ("with", ClosedLoop(model, [], residual=ensemble))):
-                errors = prediction_errors(model, ParamSet([], model=model), np.zeros((1, 0)), val_logs, horizon=window, loop=loop)
+                errors = prediction_errors(model, params, values, val_logs, horizon=window, loop=loop)
                 validation[f"rmse_{key}_{label}_residual"] = rmse(errors)[0]
         validation["rollouts"] = ensemble.report()  # disagreement and share of states outside the training range
-    provenance = {"model": str(model_path), "logs": [str(p) for p in log_paths], "sysid_version": __version__, "validation": validation}
+    provenance = {"model": str(model_path), "result": None if result_path is None else str(result_path), "delay": delay,
+                  "logs": [str(p) for p in log_paths], "sysid_version": __version__, "validation": validation}
     meta = save_residual(out, ensemble, model, provenance)
     training = ensemble.meta
     plot_learning_curves(pathlib.Path(out) / "loss.png", np.sqrt(training["train_mse_normalized_per_epoch"]),
                          np.sqrt(training["val_mse_normalized_per_epoch"]), training["best_epoch"],
                          ylabel="force RMSE [target std]")
     return meta
+
+
+def fitted_delay(result_path: str) -> float:
+    """The fitted actuation delay (s) in a fit's result.json (0 when the fit did not fit one).
+
+    A fit with actuator models in the loop is refused: the residual's targets are computed with
+    the MJCF's own actuators."""
+    try:
+        result = json.loads(pathlib.Path(result_path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"{result_path}: cannot read the fit's result.json ({error})") from None
+    if not isinstance(result, dict) or not isinstance(result.get("params"), dict):
+        raise UserError(f"{result_path}: not a sysid result.json (no 'params')")
+    if result.get("actuator_models"):
+        raise UserError(f"{result_path}: the fit ran actuator models in the loop; a residual is trained on the MJCF's own "
+                        "actuators, so train it after a fit without --actuator")
+    delay = result["params"].get("delay", {}).get("value", 0.0)
+    if not isinstance(delay, (int, float)) or not delay >= 0:
+        raise UserError(f"{result_path}: params.delay.value must be a non-negative number of seconds, got {delay!r}")
+    return float(delay)
 
 
 def plot_learning_curves(path: str | os.PathLike, train: Sequence[float], val: Sequence[float], best: int, *,

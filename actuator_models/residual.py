@@ -14,6 +14,7 @@ training (with a 10% margin) is counted and warned about once: the correction is
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io as _io
 import os
 import pathlib
@@ -232,8 +233,8 @@ def train_residual(x: np.ndarray, y: np.ndarray, config: ResidualConfig = Residu
 def input_columns(model: mujoco.MjModel, inputs: Sequence[str]) -> np.ndarray:
     """Columns of [qpos, qvel, ctrl] (the `residual_targets` layout) that `inputs` name, in that order."""
     unknown = [k for k in inputs if k not in INPUTS]
-    if unknown or not inputs:
-        raise UserError(f"residual inputs must be some of {', '.join(INPUTS)}, got {', '.join(inputs) or 'none'}")
+    if unknown or not inputs or len(set(inputs)) < len(inputs):
+        raise UserError(f"residual inputs must be some of {', '.join(INPUTS)}, each once, got {', '.join(inputs) or 'none'}")
     sizes = {"qpos": model.nq, "qvel": model.nv, "ctrl": model.nu}
     start = {"qpos": 0, "qvel": model.nq, "ctrl": model.nq + model.nv}
     return np.concatenate([np.arange(start[k], start[k] + sizes[k]) for k in inputs])
@@ -256,6 +257,7 @@ def save_residual(folder: str | os.PathLike, ensemble: ResidualEnsemble, model: 
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(ensemble.module.eval(), torch.zeros(2, n_in))
         torch.jit.save(traced, buffer)
+    meta["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()  # ties the description to this residual.pt
     io.write_bytes(folder / NET_FILE, buffer.getvalue())
     io.write_json(folder / META_FILE, meta)
     return meta
@@ -267,11 +269,19 @@ def load_residual(folder: str | os.PathLike, model: mujoco.MjModel) -> ResidualE
     from actuator_models.folder import load_torchscript, read_description
 
     meta, meta_path, net_path = read_description(folder, NET_FILE, META_FILE, what="residual model", trained_by="sysid residual train")
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{meta_path}: not a sysid residual model description (format {meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise UserError(f"{meta_path}: not a sysid residual model description (format {meta.get('format') if isinstance(meta, dict) else None!r})")
     if [meta.get(k) for k in ("nq", "nv", "nu")] != [model.nq, model.nv, model.nu]:
         raise UserError(f"{meta_path}: trained for a model with nq, nv, nu = {meta.get('nq')}, {meta.get('nv')}, {meta.get('nu')}; "
                         f"this model has {model.nq}, {model.nv}, {model.nu}")
-    columns = None if meta["columns"] is None else np.array(meta["columns"], dtype=int)
-    return ResidualEnsemble(load_torchscript(net_path), np.array(meta["train_lower"]), np.array(meta["train_upper"]),
-                            meta.get("training"), columns)
+    try:
+        columns = None if meta.get("columns") is None else np.array(meta["columns"], dtype=int)
+        lower, upper = np.array(meta["train_lower"], dtype=float), np.array(meta["train_upper"], dtype=float)
+        n_in = model.nq + model.nv + model.nu if columns is None else len(columns)
+        if lower.shape != (n_in,) or upper.shape != (n_in,) or (columns is not None and not np.all((0 <= columns) & (columns < model.nq + model.nv + model.nu))):
+            raise ValueError(f"{n_in} inputs, training range of {lower.size} and {upper.size}")
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{meta_path}: broken residual description ({error})") from None
+    if meta.get("sha256") != hashlib.sha256(net_path.read_bytes()).hexdigest():
+        raise UserError(f"{net_path}: does not match {meta_path.name} (written by another run?); train the residual again")
+    return ResidualEnsemble(load_torchscript(net_path), lower, upper, meta.get("training"), columns)

@@ -37,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.showwarning = _show_warning
     try:
+        out = getattr(args, "out", None)
+        if out and pathlib.Path(out).exists() and not pathlib.Path(out).is_dir():
+            raise UserError(f"--out {out}: is a file; give a folder (every command writes several files into it)")
         return args.run(args)
     except UserError as error:
         print(f"sysid: error: {error}", file=sys.stderr)
@@ -145,6 +148,7 @@ def _add_residual(sub) -> None:
                                 description="Train an MLP ensemble from (qpos, qvel, ctrl) to the generalized force the fitted model "
                                             "misses; writes residual.pt (TorchScript), residual.json and loss.png into --out.")
     train.add_argument("--model", required=True, help="the fitted model, e.g. calib/calibrated.xml")
+    train.add_argument("--result", help="the fit's result.json: its fitted delay is applied to the logged commands")
     train.add_argument("--log", action="append", required=True, help="a training log (repeatable)")
     train.add_argument("--val-log", action="append", default=[], help="a log to score rollouts with and without the residual (repeatable)")
     train.add_argument("--map", help="YAML map from the logs' columns to sysid's schema")
@@ -165,9 +169,7 @@ def _add_residual(sub) -> None:
 def _run_residual_train(args: argparse.Namespace) -> int:
     from actuator_models.commands import parse_hidden, residual_files
 
-    if args.members < 1 or args.epochs < 1:
-        raise UserError("--members and --epochs must be at least 1")
-    meta = residual_files(model_path=args.model, log_paths=args.log, out=args.out, map_path=args.map,
+    meta = residual_files(model_path=args.model, log_paths=args.log, out=args.out, result_path=args.result, map_path=args.map,
                           inputs=[k.strip() for k in args.inputs.split(",") if k.strip()], members=args.members,
                           hidden=parse_hidden(args.hidden), val_fraction=args.val, epochs=args.epochs, patience=args.patience,
                           val_log_paths=args.val_log, horizon=args.horizon, seed=args.seed, progress=not args.quiet)

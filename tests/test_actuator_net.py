@@ -181,3 +181,13 @@ def test_training_without_torque_is_a_user_error(tmp_path, capsys):
 def test_missing_network_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="net.json: actuator network file not found"):
         NetConfig(str(tmp_path)).build()
+
+
+def test_corrupt_network_file_is_a_user_error(trained, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained, broken)
+    (broken / "net.pt").write_bytes(b"not a TorchScript archive")
+    with pytest.raises(UserError, match="net.pt: not a TorchScript file torch can read"):
+        load_network(broken)

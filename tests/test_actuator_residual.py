@@ -98,8 +98,12 @@ def test_residual_train_command_writes_a_model_that_loads_back_and_helps_on_held
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--inputs", "qacc"], "residual inputs must be some of qpos, qvel, ctrl"),
+    (["--inputs", "qvel,qvel"], "each once"),
     (["--val", "1.5"], "--val 1.5"),
     (["--hidden", "a,b"], "--hidden must be comma-separated"),
+    (["--horizon", "0"], "--horizon 0.0: the validation window must be positive"),
+    (["--members", "1"], "--members must be at least 2"),
+    (["--result", "missing/result.json"], "missing/result.json: cannot read the fit's result.json"),
 ])
 def test_residual_train_command_bad_options_are_one_line_errors(tmp_path, pendulum_path, truth_model, capsys, args, message):
     from conftest import write_csv
@@ -124,5 +128,50 @@ def test_loading_a_residual_for_another_model_names_the_file(tmp_path, ensemble)
     with pytest.raises(UserError, match="residual model file not found"):
         load_residual(tmp_path / "missing", nominal)
     (tmp_path / "residual.pt").write_bytes(b"not a TorchScript archive")
-    with pytest.raises(UserError, match="residual.pt: not a TorchScript file torch can read"):
+    with pytest.raises(UserError, match="residual.pt: does not match residual.json"):
         load_residual(tmp_path, nominal)
+
+
+def test_residual_train_applies_the_fits_delay_and_refuses_a_fit_with_actuator_models(tmp_path, pendulum_path, truth_model, capsys):
+    import json
+
+    from conftest import write_csv
+
+    from sysid.cli import main
+
+    log = write_csv(make_log(truth_model, 1.0, seed=5, noise=False), tmp_path / "run.csv")
+    (tmp_path / "result.json").write_text(json.dumps({"params": {"delay": {"value": 0.012}, "damping@hinge": {"value": 0.2}}}))
+    args = ["residual", "train", "--model", str(pendulum_path), "--log", str(log), "--val-log", str(log), "--epochs", "2", "--quiet"]
+    assert main([*args, "--result", str(tmp_path / "result.json"), "--out", str(tmp_path / "a")]) == 0
+    meta = json.loads((tmp_path / "a" / "residual.json").read_text())
+    assert meta["delay"] == 0.012 and meta["result"] == str(tmp_path / "result.json")
+    # The validation rollouts apply the delay: without the residual they differ from undelayed ones.
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    undelayed = json.loads((tmp_path / "b" / "residual.json").read_text())
+    key = "rmse_horizon_without_residual"
+    assert abs(meta["validation"][key]["hinge.pos"] - undelayed["validation"][key]["hinge.pos"]) > 1e-3
+    assert undelayed["delay"] == 0.0
+    (tmp_path / "result.json").write_text(json.dumps({"params": {}, "actuator_models": ["actuators.json"]}))
+    assert main([*args, "--result", str(tmp_path / "result.json"), "--out", str(tmp_path / "c")]) == 2
+    assert "ran actuator models in the loop" in capsys.readouterr().err
+
+
+def test_saved_residual_with_some_inputs_round_trips_on_a_bigger_model(tmp_path, arm):
+    from actuator_models.residual import load_residual, save_residual
+
+    rng = np.random.default_rng(1)
+    n = arm.nq + arm.nv + arm.nu
+    x = rng.uniform(-1, 1, (300, n))
+    y = x[:, arm.nq : arm.nq + arm.nv] * 0.1 + x[:, -arm.nu :].sum(axis=1, keepdims=True)
+    ensemble = train_residual(x, y, ResidualConfig(members=2, hidden=(16,), epochs=5, inputs=("ctrl", "qvel")), model=arm)
+    save_residual(tmp_path, ensemble, arm)
+    loaded = load_residual(tmp_path, arm)
+    np.testing.assert_array_equal(loaded.columns, ensemble.columns)
+    q, v, u = x[:7, : arm.nq], x[:7, arm.nq : arm.nq + arm.nv], x[:7, -arm.nu :]
+    np.testing.assert_allclose(loaded.compute(q, v, u), ensemble.compute(q, v, u), rtol=1e-6, atol=1e-7)
+    # A residual.pt from another run does not match the description: refused, naming the file.
+    other = train_residual(x, y, ResidualConfig(members=2, hidden=(8,), epochs=2, inputs=("ctrl", "qvel"), seed=3), model=arm)
+    save_residual(tmp_path / "other", other, arm)
+    (tmp_path / "residual.pt").write_bytes((tmp_path / "other" / "residual.pt").read_bytes())
+    with pytest.raises(UserError, match="residual.pt: does not match residual.json"):
+        load_residual(tmp_path, arm)

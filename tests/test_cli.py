@@ -209,3 +209,9 @@ def test_out_that_would_overwrite_an_input_is_refused(files, capsys):
     _user_error(argv, capsys, "--out", "would overwrite the input file", "calibrated.xml")
     assert pathlib.Path(model).read_bytes() == original
     assert sorted(p.name for p in files["out"].iterdir()) == ["calibrated.xml"]
+
+
+def test_out_that_is_a_file_is_refused(files, capsys):
+    files["out"].write_text("not a folder")
+    _user_error(_argv(files), capsys, "--out", "is a file; give a folder")
+    assert files["out"].read_text() == "not a folder"

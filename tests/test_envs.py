@@ -115,6 +115,21 @@ def test_env_adds_the_residual_force_at_every_model_step(pendulum_path):
     assert abs(with_residual.data.qpos[0]) > 1e-3  # it moved
 
 
+def test_env_residual_reads_the_command_before_the_actuator_hook(pendulum_path):
+    """Training pairs the residual with the logged command, so the env gives it the delayed command, not the hook's output."""
+    seen = []
+
+    class Recorder:
+        def compute(self, qpos, qvel, ctrl):
+            seen.append(ctrl[0, 0])
+            return np.zeros((1, 1))
+
+    env = make_env(pendulum_path, task="swingup", randomize=False, residual=Recorder(), actuator=lambda m, d, u: 2 * u)
+    env.reset(seed=0)
+    env.step(np.array([0.25]))  # 0.25 of the way from the centre of ctrlrange +-2: a command of 0.5
+    assert seen and np.allclose(seen, 0.5)
+
+
 def test_env_loads_a_residual_folder_for_its_model(tmp_path, pendulum_path):
     import mujoco
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import TRUTH, make_log
 
-from sysid.data import Log
+from sysid.data import Log, smooth
 from sysid.loss import DIVERGED_RESIDUAL, ShootingLoss, make_windows
 from sysid.params import parse_params
 from sysid.sim import Simulator
@@ -127,3 +127,21 @@ def test_diverged_candidate_gets_the_diverged_residual(pendulum, noisy_log):
     np.testing.assert_array_equal(r[1], DIVERGED_RESIDUAL)
     simulated, ok = loss.simulate(np.array([[-1e6]]))
     assert not ok.any()
+
+
+def test_bound_log_filters_every_column_as_one_filter_per_column_would(arm):
+    """bind_log smooths all logged columns in one call: a log with a velocity for one joint only
+    gives each joint the state it would get from smoothing its own columns."""
+    rng = np.random.default_rng(0)
+    time = np.cumsum(rng.uniform(0.008, 0.012, 400))  # irregular timestamps
+    pos = {"shoulder": np.sin(2 * time) + 1e-3 * rng.standard_normal(400), "elbow": np.cos(3 * time) + 1e-3 * rng.standard_normal(400)}
+    vel = {"elbow": -3 * np.sin(3 * time) + 1e-2 * rng.standard_normal(400)}
+    with pytest.warns(UserWarning):  # the arm's other joints and actuators are not logged
+        track = bind_log(Log("mixed.csv", time, pos, vel, {}), arm)
+    for name in pos:
+        qadr, dadr = arm.jnt_qposadr[arm.joint(name).id], arm.jnt_dofadr[arm.joint(name).id]
+        value, derivative = smooth(time, pos[name])
+        np.testing.assert_allclose(track.qpos[:, qadr], value, atol=1e-12)
+        expected_vel = smooth(time, vel[name])[0] if name in vel else derivative
+        np.testing.assert_allclose(track.qvel[:, dadr], expected_vel, atol=1e-10)
+    assert track.signals == ("shoulder.pos", "elbow.pos", "elbow.vel")

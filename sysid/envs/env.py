@@ -38,9 +38,10 @@ class SysidEnv(gym.Env):
       randomize: draw the parameters each episode (False: the calibrated values every episode).
       delay: s, overrides the bundle's delay (drawn or calibrated) when given.
       actuator: optional actuator model applied to the delayed control at every model step.
-      residual: optional residual dynamics added as `qfrc_applied` at every model step: a folder
-        written by `sysid residual train` (for this model) or an object with
-        `compute(qpos (1, nq), qvel (1, nv), ctrl (1, nu)) -> (1, nv)`.
+      residual: optional residual dynamics, set as `qfrc_applied` at every model step from the
+        state and the delayed command (before `actuator`, as in training): a folder written by
+        `sysid residual train` (for this model; a path also works with async vector envs) or an
+        object with `compute(qpos (1, nq), qvel (1, nv), ctrl (1, nu)) -> (1, nv)`.
       action_history: past actions appended to the observation (a delay makes them part of the state).
     Observation: float32, the task's features then the last `action_history` actions, newest first.
     Info: "params" (the drawn values by name) and "delay" (s) from reset; "time" (s) from step.
@@ -108,7 +109,7 @@ class SysidEnv(gym.Env):
         for u in controls:
             self.data.ctrl[:] = u if self.actuator is None else self.actuator(self.model, self.data, u)
             if self.residual is not None:
-                self.data.qfrc_applied[:] = self.residual.compute(self.data.qpos[None], self.data.qvel[None], self.data.ctrl[None])[0]
+                self.data.qfrc_applied[:] = self.residual.compute(self.data.qpos[None], self.data.qvel[None], u[None])[0]
             mujoco.mj_step(self.model, self.data)
         self._steps += 1
         if self.action_history:

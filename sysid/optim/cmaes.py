@@ -31,8 +31,9 @@ class CMAES:
       sigma0: initial step size in the unit box (0.15 = 15% of each parameter's log range).
       popsize: candidates per generation (default: cma's 4 + 3 ln n, at least 8).
       max_evaluations: evaluation budget for one call (default: 25 per searched parameter, at
-        least 200; with `FitConfig.max_windows`' 32 windows per candidate, 20 generations of 10 on
-        the 8 parameters of the 2-link arm are enough for least squares to take over).
+        least 200; pycma stops at the first generation past it). With `FitConfig.max_windows`' 32
+        windows per candidate, the 21 generations of 10 this gives on the 2-link arm's 8
+        parameters are enough for least squares to take over.
       tolx: stop when the search distribution is this small in the unit box (the default, 1%
         of a log range of 100x, is about 5% in value: CMA-ES finds the basin, least squares
         the precise optimum).
