@@ -117,13 +117,18 @@ def _add_actuator(sub) -> None:
     train.add_argument("--hidden", default="32,32", help="hidden widths (default 32,32; the LSTM uses the first)")
     train.add_argument("--rate", type=float, help="Hz, the network's sample rate (default: the logs' median rate)")
     train.add_argument("--val", type=float, default=0.2, help="held-out tail fraction of each log (default 0.2)")
+    train.add_argument("--map", help="YAML map from the log's columns to sysid's schema")
+    _add_training_options(train)
+    train.set_defaults(run=_run_actuator_train)
+
+
+def _add_training_options(train: argparse.ArgumentParser) -> None:
+    """Options every network-training command shares: epochs, early stopping, seed, output."""
     train.add_argument("--epochs", type=int, default=300)
     train.add_argument("--patience", type=int, default=30, help="stop after this many epochs without a better validation loss")
-    train.add_argument("--map", help="YAML map from the log's columns to sysid's schema")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", required=True, help="output folder")
     train.add_argument("--quiet", action="store_true")
-    train.set_defaults(run=_run_actuator_train)
 
 
 def _run_actuator_train(args: argparse.Namespace) -> int:
@@ -157,12 +162,8 @@ def _add_residual(sub) -> None:
     train.add_argument("--members", type=int, default=5, help="ensemble size (default 5)")
     train.add_argument("--hidden", default="64,64", help="hidden widths (default 64,64)")
     train.add_argument("--val", type=float, default=0.2, help="held-out tail of the training rows for early stopping (default 0.2)")
-    train.add_argument("--epochs", type=int, default=300)
-    train.add_argument("--patience", type=int, default=30, help="stop after this many epochs without a better validation loss")
     train.add_argument("--horizon", type=float, default=1.0, help="s, window length of the --val-log rollouts (default 1)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", required=True, help="output folder")
-    train.add_argument("--quiet", action="store_true")
+    _add_training_options(train)
     train.set_defaults(run=_run_residual_train)
 
 
