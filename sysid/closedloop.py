@@ -29,6 +29,7 @@ import numpy as np
 
 from sysid.errors import UserError
 from sysid.params import Kind, Param, ParamSet, register_kind
+from sysid.sim import single_threaded_blas
 
 if TYPE_CHECKING:
     from sysid.sim import Simulator
@@ -137,16 +138,17 @@ class ClosedLoop:
         """Closed-loop rollout of B trajectories; the arguments are those of `Simulator.rollout`.
 
         Returns (B, nstep, nstate) states after each step. The replaced MJCF actuators are switched
-        off in `models` (the simulator's candidate copies) in place. Torch, when loaded, runs on one
-        thread meanwhile: the rollout threads use the cores, and intra-op threads fighting them for
-        small batches cost ten times the network's own time.
+        off in `models` (the simulator's candidate copies) in place. Torch, when loaded, and BLAS run
+        on one thread meanwhile: the rollout threads use the cores, and intra-op threads fighting
+        them for small batches cost ten times the network's own time.
         """
         torch = sys.modules.get("torch")
         threads = torch.get_num_threads() if torch is not None else None
         if torch is not None:
             torch.set_num_threads(1)
         try:
-            return self._rollout(sim, models, initial, control, values, sources)
+            with single_threaded_blas():
+                return self._rollout(sim, models, initial, control, values, sources)
         finally:
             if torch is not None:
                 torch.set_num_threads(threads)
@@ -195,12 +197,13 @@ class ClosedLoop:
             torch.set_num_threads(1)  # OpenMP's thread count is per thread: this lane's thread too (see `rollout`)
         chunk = np.zeros((nbatch, self.decimation, nu + sim.model.nv))
         out = np.empty((nbatch, self.decimation, sim.nstate))
+        force = np.empty((nbatch, sim.model.nv))
         state = np.array(initial, float)
         for k in range(0, nstep, self.decimation):
             n = min(self.decimation, nstep - k)
             if n < self.decimation:  # the last, shorter control step
                 chunk, out = chunk[:, :n].copy(), out[:, :n].copy()
-            force = self.forces(state[:, sim.qpos_slice], state[:, sim.qvel_slice], control[:, k], actuators)
+            self.forces(state[:, sim.qpos_slice], state[:, sim.qvel_slice], control[:, k], actuators, out=force)
             chunk[:, :, :nu] = control[:, k : k + n]
             chunk[:, :, nu:] = force[:, None, :]
             if lane is None:
@@ -210,24 +213,30 @@ class ClosedLoop:
             states[:, k : k + n] = out
             state = out[:, -1].copy()  # a copy: the next call writes `out` while reading `state`
 
-    def forces(self, qpos: np.ndarray, qvel: np.ndarray, ctrl: np.ndarray, actuators: list | None = None) -> np.ndarray:
+    def forces(self, qpos: np.ndarray, qvel: np.ndarray, ctrl: np.ndarray, actuators: list | None = None, *,
+               out: np.ndarray | None = None) -> np.ndarray:
         """(B, nq), (B, nv), (B, nu) at a control step -> (B, nv) generalized forces of the models.
 
-        actuators: the actuator model instances to run (a lane's; default the first lane's)."""
+        actuators: the actuator model instances to run (a lane's; default the first lane's).
+        out: (B, nv) array to write the forces into (it is returned)."""
         actuators = self.models if actuators is None else actuators
         nbatch = len(qpos)
-        force = np.zeros((nbatch, qvel.shape[1]))
-        shared: dict[int, np.ndarray] = {}  # torques of the bindings whose network runs in a shared call
-        for group in self._net_groups:
+        force = np.zeros((nbatch, qvel.shape[1])) if out is None else out
+        if out is not None:
+            force.fill(0.0)
+        torques: list[np.ndarray | None] = [None] * len(actuators)
+        for group in self._net_groups:  # bindings running one shared network: one call on all their rows
             x = np.concatenate([actuators[i].network_input(ctrl[:, self._actuator[i]], qpos[:, self._qpos[i]], qvel[:, self._dof[i]])
                                 for i in group])
             y = actuators[group[0]].evaluate(x)
-            shared.update({i: y[j * nbatch : (j + 1) * nbatch] for j, i in enumerate(group)})
-        for i, (model, a, qadr, dof, enable) in enumerate(zip(actuators, self._actuator, self._qpos, self._dof, self._enable)):
-            tau = shared[i] if i in shared else model.compute(ctrl[:, a], qpos[:, qadr], qvel[:, dof])
-            if enable is not None:
-                tau = np.where(ctrl[:, enable] > 0.5, tau, 0.0)
-            force[:, dof] += tau
+            for j, i in enumerate(group):
+                torques[i] = y[j * nbatch : (j + 1) * nbatch]
+        for i, (model, tau) in enumerate(zip(actuators, torques)):
+            if tau is None:
+                tau = model.compute(ctrl[:, self._actuator[i]], qpos[:, self._qpos[i]], qvel[:, self._dof[i]])
+            if self._enable[i] is not None:
+                tau = np.where(ctrl[:, self._enable[i]] > 0.5, tau, 0.0)
+            force[:, self._dof[i]] += tau
         if self.residual is not None:
             force += self.residual.compute(qpos, qvel, ctrl)
         return force

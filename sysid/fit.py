@@ -10,7 +10,6 @@ Jacobian at the optimum.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import time
 import warnings
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
-from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from sysid.data import Log
@@ -29,7 +27,7 @@ from sysid.objective import Objective
 from sysid.optim import select_optimizers
 from sysid.priors import Priors, check_priors
 from sysid.params import ParamSet
-from sysid.sim import Simulator
+from sysid.sim import Simulator, single_threaded_blas
 from sysid.track import Track, bind_log
 from sysid.uncertainty import Uncertainty, uncertainty
 
@@ -145,9 +143,7 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
     `loop`: actuator models / residual dynamics run inside every rollout (`sysid.closedloop`); the
     numbers of its models that are fitted must be in `params` (`loop.params()`).
     """
-    # The rollout threads already use every core; threaded BLAS on top of them makes the
-    # least-squares SVDs ten times slower.
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with single_threaded_blas():
         if config.starts == 1:
             return _fit(model, logs, params, config, progress=progress, loop=loop)
         results: list[FitResult] = []
@@ -164,12 +160,6 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
         gradient_steps=sum(r.gradient_steps for r in results),
         starts=tuple((config.seed + k, float(r.loss_final)) for k, r in enumerate(results)),
     )
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    """The loaded thread pools, found once (the search walks every loaded library)."""
-    return ThreadpoolController()
 
 
 def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool, loop=None) -> FitResult:

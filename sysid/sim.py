@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 import threading
 import time as _time
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 import mujoco
 import numpy as np
 from mujoco import rollout as mj_rollout
+from threadpoolctl import ThreadpoolController
 
 from sysid.params import ParamSet
 
@@ -35,6 +37,19 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def single_threaded_blas():
+    """Context manager: BLAS (numpy's matrix products) on one thread. The rollout threads already
+    use every core; threaded BLAS on top of them makes small products ten times slower (the
+    least-squares SVDs, networks in the loop)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """The loaded thread pools, found once (the search walks every loaded library)."""
+    return ThreadpoolController()
 
 
 def held_controls(time: np.ndarray, command: np.ndarray, starts: np.ndarray, nstep: int, dt: float, delay: float) -> np.ndarray:

@@ -146,6 +146,51 @@ def test_network_lanes_on_two_threads_match_one_lane(trained):
     assert np.abs(results[0][:, -1, 1:3]).max() > 1e-3  # the networks moved the joints
 
 
+def test_the_loop_runs_the_mlp_in_numpy_with_the_torchscript_modules_torques(trained):
+    actuator = NetConfig(trained).build()
+    assert actuator._forward is not None
+    x = np.random.default_rng(2).normal(0, [0.3] * 3 + [2.0] * 3, (50, 6)).astype(np.float32)
+    with torch.no_grad():
+        expected = actuator.module(torch.from_numpy(x)).numpy()
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(actuator.evaluate(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_module_of_another_structure_runs_in_torch(tmp_path):
+    from torch import nn
+
+    from actuator_models.network import ActuatorNetMLP, mlp_in_numpy, save_network
+
+    module = ActuatorNetMLP(2, (8,))
+    module.layers[1] = nn.Tanh()  # not the Linear/Softsign stack the numpy pass computes
+    save_network(tmp_path, module, {"net": "mlp", "history": 2, "sample_dt": 0.01})
+    scripted, _ = load_network(tmp_path)
+    assert mlp_in_numpy(scripted) is None
+    actuator = NetConfig(str(tmp_path)).build()
+    x = np.ones((3, 4), np.float32)
+    with torch.no_grad():
+        np.testing.assert_array_equal(actuator.evaluate(x), scripted(torch.from_numpy(x)).numpy())
+
+
+@pytest.mark.parametrize("control_dt", [0.01, 0.005])
+def test_network_input_is_the_history_at_the_networks_sample_times(trained, control_dt):
+    """At the network's rate the history is the last 3 control steps; at twice it (resampled),
+    every other control step."""
+    actuator = NetConfig(trained, resample=True).build()
+    actuator.reset(2, control_dt)
+    rng = np.random.default_rng(3)
+    errors, velocities = [], []
+    every = int(round(0.01 / control_dt))
+    for step in range(12):
+        command, q, qd = rng.normal(size=(3, 2))
+        errors.append(command - q)
+        velocities.append(qd)
+        x = actuator.network_input(command, q, qd)
+        lags = [min(step, every * k) for k in range(3)]  # before the first step: the first sample
+        np.testing.assert_allclose(x[:, :3], np.stack([errors[step - lag] for lag in lags], axis=1), rtol=1e-6)
+        np.testing.assert_allclose(x[:, 3:], np.stack([velocities[step - lag] for lag in lags], axis=1), rtol=1e-6)
+
+
 def test_network_at_another_rate_is_an_error_unless_resampled(trained):
     model = mujoco.MjModel.from_xml_string(KNEE_XML)
     loop = ClosedLoop(model, [Binding("net", "knee", NetConfig(trained))], control_dt=0.004)
