@@ -135,6 +135,8 @@ class DCMotorConfig:
     duty = clip(duty_gain * gain * (command - q), +-max_duty) (a servo's P loop, e.g. Dynamixel);
     with `command="duty"` the command is the duty cycle in [-1, 1] (a PWM-driven motor).
     The back-EMF kt * qd and the voltage limit max_duty * vin give the torque-speed line.
+    `load_friction` adds gearbox friction that grows with the load (Duclusaud et al. 2025, BAM):
+    tau -= load_friction * |tau| * tanh(qd / smooth_vel).
 
     Attributes:
       kt: N m/A (= V s/rad), torque constant at the joint; fitted by default.
@@ -145,6 +147,8 @@ class DCMotorConfig:
       max_duty: duty-cycle limit in (0, 1].
       max_current: A, current limit (inf: none).
       command: what the command is: a position target (rad) or a duty cycle.
+      load_friction: dimensionless, friction torque per N m of motor torque while moving.
+      smooth_vel: rad/s, width of the tanh that replaces sign(qd) in the load friction.
     """
 
     kt: float = 0.3
@@ -155,16 +159,21 @@ class DCMotorConfig:
     max_duty: float = 1.0
     max_current: float = math.inf
     command: Literal["position", "duty"] = "position"
+    load_friction: float = 0.0
+    smooth_vel: float = 0.05
 
     def __post_init__(self):
         if self.kt <= 0 or self.R <= 0 or self.vin <= 0 or not 0 < self.max_duty <= 1 or not self.max_current > 0:
             raise ValueError(f"DCMotorConfig: need kt, R, vin, max_current > 0 and 0 < max_duty <= 1, got {self}")
+        if not 0 <= self.load_friction < 1 or self.smooth_vel <= 0:
+            raise ValueError(f"DCMotorConfig: need 0 <= load_friction < 1 and smooth_vel > 0, got {self}")
         if self.command not in ("position", "duty"):
             raise ValueError(f"DCMotorConfig: command must be 'position' or 'duty', got {self.command!r}")
 
     def param_info(self) -> dict[str, ParamInfo]:
         return {"kt": _around(self.kt, "N m/A", 10.0), "R": _around(self.R, "ohm", 100.0),
-                "duty_gain": _around(self.duty_gain, "1/rad", 10.0), "max_current": _around(min(self.max_current, 1e3), "A", 100.0)}
+                "duty_gain": _around(self.duty_gain, "1/rad", 10.0), "max_current": _around(min(self.max_current, 1e3), "A", 100.0),
+                "load_friction": ParamInfo("1", 0.0, 0.9, log=False)}
 
     def default_fit(self) -> tuple[str, ...]:
         return ("kt", "R")
@@ -184,12 +193,14 @@ class DCMotor:
         self.kt, self.R, self.vin, self.max_current = get("kt"), get("R"), get("vin"), get("max_current")
         self.duty_per_error = get("duty_gain") * get("gain")
         self.max_duty = get("max_duty")
+        self.load_friction, self.smooth = get("load_friction"), get("smooth_vel")
 
     def compute(self, command: np.ndarray, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
         raw = command if self.config.command == "duty" else self.duty_per_error * (command - q)
         duty = np.clip(raw, -self.max_duty, self.max_duty)
         current = np.clip((duty * self.vin - self.kt * qd) / self.R, -self.max_current, self.max_current)
-        return self.kt * current
+        tau = self.kt * current
+        return tau - self.load_friction * np.abs(tau) * np.tanh(qd / self.smooth)
 
 
 @dataclasses.dataclass(frozen=True)

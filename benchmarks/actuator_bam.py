@@ -14,14 +14,15 @@ offset `com@arm` (BAM's q_offset) fitted alongside:
 
 - ideal PD (tuned): tau = gain pd_kp (goal - q) - pd_kd qd, plus MJCF frictionloss and damping;
 - ours, analytic: DC motor tau = kt clip((duty vin - kt qd) / R, +-max_current) with
-  duty = clip(duty_gain gain (goal - q), +-1) (kt, R, max_current and duty_gain, the firmware's
-  duty per rad per unit of kp, fitted), with MJCF frictionloss and damping plus a smooth Stribeck bump;
+  duty = clip(duty_gain gain (goal - q), +-1) (kt, R and max_current fitted; duty_gain, the
+  firmware's duty per rad per unit of kp, measured from the logged PWM register of the kp 100-400
+  runs), with MJCF frictionloss and damping plus a smooth Stribeck bump;
 - ours, network: `tinynet` (2 inputs, 6 tanh units, 25 weights) fed gain (goal - q) and qd, plus
   MJCF frictionloss, searched by CMA-ES alone;
 - BAM m1 (published kt, R, armature, friction_base -> frictionloss, friction_viscous -> damping,
   q_offset) through the same DC motor model with BAM's error gain; both published fits and both
-  error gains BAM's XL330 code has used (0.00246, 4096 / 2 pi / (256 x 885) = 0.00288) are run
-  and the best is reported.
+  error gains BAM's XL330 code has used (0.00246, 4096 / 2 pi / (256 x 885) = 0.00288) are run;
+  the best is reported, and af22604's fit again at the measured error gain.
 
     .venv/bin/python benchmarks/actuator_bam.py [--quick]
 """
@@ -57,12 +58,12 @@ LENGTH, MASS = 0.10, 0.49
 # Only the sideways centre of mass (BAM's q_offset) is fitted, within +-0.1 rad; the 0.10 m arm length is known.
 # Datasheet-scale bounds for the motor (XL330: a few ohm, a fraction of a N m per A, ~1 A stall).
 MOTOR_BOUNDS = {"kt@servo": {"lower": 0.1, "upper": 1.0}, "R@servo": {"lower": 1.0, "upper": 10.0},
-                "max_current@servo": {"lower": 0.3, "upper": 5.0},
-                "duty_gain@servo": {"lower": 0.0015, "upper": 0.004}}  # BAM's XL330 code used 0.00246 and 0.00288
+                "max_current@servo": {"lower": 0.3, "upper": 5.0}}
 FROZEN = {"com@arm.x": {"initial": 0.0, "lower": -0.01, "upper": 0.01},  # q_offset within +-0.1 rad
           "com@arm.y": {"initial": 0.0, "lower": -1e-9, "upper": 1e-9},
           "com@arm.z": {"initial": -LENGTH, "lower": -LENGTH - 1e-9, "upper": -LENGTH + 1e-9}}
-ERROR_GAINS = (0.00246, (4096 / (2 * np.pi)) / (256 * 885))
+PWM_LIMIT = 885  # the XL330's PWM register at full duty
+ERROR_GAINS = (0.00246, (4096 / (2 * np.pi)) / (256 * PWM_LIMIT))
 XML = f"""\
 <mujoco model="bam_xl330_loop">
   <option timestep="0.002" integrator="implicitfast"/>
@@ -88,7 +89,23 @@ def load_run(path: pathlib.Path) -> tuple[Log, dict]:
     # Positions only, as BAM's loss: the logged speed is coarse; start velocities come from positions.
     log = Log(str(path), col("timestamp"), {"servo": col("position")}, {}, {},
               {"servo": col("goal_position"), "servo_enable": col("torque_enable")})
-    return log, {"kp": float(doc["kp"]), "vin": float(doc["vin"]), "trajectory": doc["trajectory"]}
+    pwm = col("load")
+    pwm = np.where(pwm > 32767, pwm - 65536, pwm)  # 16-bit two's complement
+    return log, {"kp": float(doc["kp"]), "vin": float(doc["vin"]), "trajectory": doc["trajectory"], "pwm": pwm}
+
+
+def measured_error_gain(runs) -> float:
+    """The firmware's duty per rad of error per unit of kp, read from the logged PWM register
+    (duty = PWM / 885) of `runs`: a least-squares line through the origin over the samples with
+    torque on and the PWM off its limit and off zero."""
+    x, y = [], []
+    for log, info in runs:
+        error = info["kp"] * (log.ctrl["servo"] - log.pos["servo"])
+        keep = (log.ctrl["servo_enable"] > 0.5) & (np.abs(info["pwm"]) > 20) & (np.abs(info["pwm"]) < 800)
+        x.append(error[keep])
+        y.append(info["pwm"][keep] / PWM_LIMIT)
+    x, y = np.concatenate(x), np.concatenate(y)
+    return float(x @ y / (x @ x))
 
 
 def fit_model(name: str, model, runs, actuator: str, options: dict, params: str, config: FitConfig):
@@ -135,20 +152,26 @@ def main() -> None:
     net_config = FitConfig(horizons=(0.5, 2.0), max_windows=12, optimizer="cmaes", seed=0, refine_states=False,
                            optimizer_options={"cmaes": {"max_evaluations": 2 * evals, "sigma0": 0.1}})
     all_runs = train + val
+    error_gain = measured_error_gain(train)
+    print(f"firmware error gain from the logged PWM of the kp 100-400 runs: {error_gain:.6f} duty/(rad kp)")
     enable = {"enable": "servo_enable", "per_log": {log.source: {"gain": info["kp"]} for log, info in all_runs}}
     candidates = {
         "ideal PD (tuned)": ("pd@servo", {"pd@servo": {"pd_kp": 0.003, "pd_kd": 0.02, **enable}},
                              "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
         "ours: DC motor + friction": ("dcmotor@servo,friction@servo", {
-            "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": ERROR_GAINS[0], "max_current": 1.5,
-                              "fit": ["kt", "R", "duty_gain", "max_current"], **enable},
+            "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": error_gain, "max_current": 1.5,
+                              "fit": ["kt", "R", "max_current"], **enable},
             "friction@servo": {"coulomb": 0.0, "viscous": 0.0, "stribeck": 0.01, "stribeck_vel": 0.2, "smooth_vel": 0.05,
                                "fit": ["stribeck", "stribeck_vel"]}},
             "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
         # BAM m1's structure fitted on the kp 100-400 runs only: the error gain BAM's code uses, no
         # current limit, Coulomb + viscous friction (MJCF frictionloss, damping).
         "ours: DC motor + friction, m1 structure": ("dcmotor@servo", {
-            "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": ERROR_GAINS[0], "fit": ["kt", "R"], **enable}},
+            "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": error_gain, "fit": ["kt", "R"], **enable}},
+            "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
+        "ours: DC motor + load friction, m1 structure": ("dcmotor@servo", {
+            "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": error_gain, "load_friction": 0.1,
+                              "fit": ["kt", "R", "load_friction"], **enable}},
             "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
         "ours: tinynet (25 weights)": ("tinynet@servo", {"tinynet@servo": {"hidden": 6, "error_scale": 400.0, "vel_scale": 5.0,
                                                                            "torque_scale": 0.5, **enable}},
@@ -165,14 +188,16 @@ def main() -> None:
         print(f"  open-loop RMSE: train {rows[name]['train_open_loop']:.4f} rad, kp 800 {rows[name]['val_open_loop']:.4f} rad", flush=True)
     for label in ("HEAD", "af22604"):
         reference = json.loads((REAL / f"reference_params_at_{label}" / "m1.json").read_text())
-        best = None
-        for gain in ERROR_GAINS:
+        scores = []
+        for gain in (*ERROR_GAINS, error_gain):
             m, loop, empty, none = bam_m1(reference, gain, enable)
-            scores = {"train_open_loop": rollout_rmse(m, empty, none, [r[0] for r in train], horizon=None, loop=loop),
-                      "val_open_loop": rollout_rmse(m, empty, none, [r[0] for r in val], horizon=None, loop=loop), "error_gain": gain}
-            print(f"BAM m1 ({label}), error gain {gain:.5f}: open-loop RMSE train {scores['train_open_loop']:.4f}, kp 800 {scores['val_open_loop']:.4f}")
-            best = scores if best is None or scores["val_open_loop"] < best["val_open_loop"] else best
-        rows[f"BAM m1 published ({label})"] = best
+            scores.append({"train_open_loop": rollout_rmse(m, empty, none, [r[0] for r in train], horizon=None, loop=loop),
+                           "val_open_loop": rollout_rmse(m, empty, none, [r[0] for r in val], horizon=None, loop=loop), "error_gain": gain})
+            print(f"BAM m1 ({label}), error gain {gain:.6f}: open-loop RMSE train {scores[-1]['train_open_loop']:.4f}, "
+                  f"kp 800 {scores[-1]['val_open_loop']:.4f}")
+        rows[f"BAM m1 published ({label})"] = min(scores[:-1], key=lambda row: row["val_open_loop"])
+        if label == "af22604":
+            rows[f"BAM m1 published ({label}), at the measured error gain"] = scores[-1]
     print("\n| model | open-loop RMSE, kp 100-400 (fit) [rad] | open-loop RMSE, kp 800 (validation) [rad] |\n|---|---|---|")
     for name, row in rows.items():
         print(f"| {name} | {row['train_open_loop']:.4f} | {row['val_open_loop']:.4f} |")

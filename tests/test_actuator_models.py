@@ -57,6 +57,19 @@ def test_dc_motor_follows_its_torque_speed_line_and_limits(nbatch):
     np.testing.assert_allclose(duty.compute(np.full(nbatch, 2.0), np.full(nbatch, 9.0), np.zeros(nbatch)), 3.0)
 
 
+@pytest.mark.parametrize("nbatch", [1, 4])
+def test_dc_motor_load_friction_takes_a_share_of_the_torque_while_moving(nbatch):
+    plain = DCMotorConfig(kt=0.5, R=2.0, vin=12.0, duty_gain=1.0).build()
+    lossy = DCMotorConfig(kt=0.5, R=2.0, vin=12.0, duty_gain=1.0, load_friction=0.3, smooth_vel=1e-4).build()
+    for motor in (plain, lossy):
+        motor.reset(nbatch, DT)
+    command, q = np.linspace(-0.5, 0.5, nbatch) + 0.05, np.zeros(nbatch)
+    for qd in (np.full(nbatch, 0.2), np.full(nbatch, -0.2)):
+        tau = plain.compute(command, q, qd)
+        np.testing.assert_allclose(lossy.compute(command, q, qd), tau - 0.3 * np.abs(tau) * np.sign(qd), rtol=1e-9)
+    np.testing.assert_allclose(lossy.compute(command, q, np.zeros(nbatch)), plain.compute(command, q, np.zeros(nbatch)))  # at rest: none
+
+
 @pytest.mark.parametrize("nbatch", [1, 6])
 def test_friction_is_odd_with_a_stribeck_bump(nbatch):
     friction = FrictionConfig(coulomb=0.2, viscous=0.1, stribeck=0.3, stribeck_vel=0.5, smooth_vel=0.001).build()
@@ -88,6 +101,7 @@ def test_tiny_net_rows_use_their_own_weights(nbatch):
 @pytest.mark.parametrize(("kind", "settings", "message"), [
     ("dcmotor", {"kt": -1.0}, "need kt, R, vin, max_current > 0"),
     ("dcmotor", {"command": "voltage"}, "command must be 'position' or 'duty'"),
+    ("dcmotor", {"load_friction": 1.0}, "0 <= load_friction < 1"),
     ("friction", {"stribeck_vel": 0.0}, "stribeck_vel, smooth_vel > 0"),
     ("delayed_pd", {"pd_delay": 0.5}, "pd_delay <= max_delay"),
 ])
