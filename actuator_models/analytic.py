@@ -165,15 +165,15 @@ class DCMotorConfig:
     def __post_init__(self):
         if self.kt <= 0 or self.R <= 0 or self.vin <= 0 or not 0 < self.max_duty <= 1 or not self.max_current > 0:
             raise ValueError(f"DCMotorConfig: need kt, R, vin, max_current > 0 and 0 < max_duty <= 1, got {self}")
-        if not 0 <= self.load_friction < 1 or self.smooth_vel <= 0:
-            raise ValueError(f"DCMotorConfig: need 0 <= load_friction < 1 and smooth_vel > 0, got {self}")
+        if not 0 <= self.load_friction <= 0.99 or self.smooth_vel <= 0:
+            raise ValueError(f"DCMotorConfig: need 0 <= load_friction <= 0.99 and smooth_vel > 0, got {self}")
         if self.command not in ("position", "duty"):
             raise ValueError(f"DCMotorConfig: command must be 'position' or 'duty', got {self.command!r}")
 
     def param_info(self) -> dict[str, ParamInfo]:
         return {"kt": _around(self.kt, "N m/A", 10.0), "R": _around(self.R, "ohm", 100.0),
                 "duty_gain": _around(self.duty_gain, "1/rad", 10.0), "max_current": _around(min(self.max_current, 1e3), "A", 100.0),
-                "load_friction": ParamInfo("1", 0.0, 0.9, log=False)}
+                "load_friction": ParamInfo("1", 0.0, 0.99, log=False)}
 
     def default_fit(self) -> tuple[str, ...]:
         return ("kt", "R")
@@ -193,7 +193,7 @@ class DCMotor:
         self.kt, self.R, self.vin, self.max_current = get("kt"), get("R"), get("vin"), get("max_current")
         self.duty_per_error = get("duty_gain") * get("gain")
         self.max_duty = get("max_duty")
-        self.load_friction, self.smooth = get("load_friction"), get("smooth_vel")
+        self.load_friction, self.smooth = np.clip(get("load_friction"), 0.0, 0.99), get("smooth_vel")
 
     def compute(self, command: np.ndarray, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
         raw = command if self.config.command == "duty" else self.duty_per_error * (command - q)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import pathlib
 import warnings
@@ -23,6 +24,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from torch import nn
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "sysid-actuator-net"
 NET_FILE, META_FILE = "net.pt", "net.json"
@@ -161,7 +164,7 @@ class NetActuator:
         self.inputs: np.ndarray | None = None  # (B, keep, 2), when the history is resampled
         self._x: np.ndarray | None = None  # (B, 2 history) float32, when it is not
         # The history's sample times in control steps: a whole step lo plus a fraction frac.
-        lags = np.arange(self.history) * self.sample_dt / self.dt
+        lags = np.arange(self.history) * (1.0 if same else self.sample_dt / self.dt)
         self._lo = np.floor(lags).astype(int)
         self._hi = np.minimum(self._lo + 1, self.keep - 1)
         self._frac = (lags - self._lo)[None, :, None]
@@ -226,31 +229,35 @@ def mlp_in_numpy(module: torch.jit.ScriptModule, *, probe_rows: int = 64):
     """
     try:
         kinds = [child.original_name for _, child in module.layers.named_children()]
+        n = (len(kinds) + 1) // 2
+        if kinds != ["Linear", "Softsign"] * (n - 1) + ["Linear"]:
+            return None
         state = {name: value.detach().cpu().numpy().astype(np.float64) for name, value in module.state_dict().items()}
-    except (AttributeError, RuntimeError):
-        return None
-    n = (len(kinds) + 1) // 2
-    if kinds != ["Linear", "Softsign"] * (n - 1) + ["Linear"]:
-        return None
-    weights = [state[f"layers.{2 * i}.weight"].T for i in range(n)]  # (in, out)
-    biases = [state[f"layers.{2 * i}.bias"] for i in range(n)]
-    mean, std = state["input_mean"], state["input_std"]
-    biases[0] = biases[0] - (mean / std) @ weights[0]  # ((x - mean) / std) W + b = x (W / std) + (b - (mean / std) W)
-    weights[0] = weights[0] / std[:, None]
-    weights[-1], biases[-1] = weights[-1] * state["output_std"], biases[-1] * state["output_std"] + state["output_mean"]
-    hidden = [(w.astype(np.float32), b.astype(np.float32)) for w, b in zip(weights[:-1], biases[:-1])]
-    last, offset = weights[-1][:, 0].astype(np.float32), np.float32(biases[-1][0])
+        weights = [state[f"layers.{2 * i}.weight"].T for i in range(n)]  # (in, out)
+        biases = [state[f"layers.{2 * i}.bias"] for i in range(n)]
+        mean, std = state["input_mean"], state["input_std"]
+        biases[0] = biases[0] - (mean / std) @ weights[0]  # ((x - mean) / std) W + b = x (W / std) + (b - (mean / std) W)
+        weights[0] = weights[0] / std[:, None]
+        weights[-1], biases[-1] = weights[-1] * state["output_std"], biases[-1] * state["output_std"] + state["output_mean"]
+        hidden = [(w.astype(np.float32), b.astype(np.float32)) for w, b in zip(weights[:-1], biases[:-1])]
+        last, offset = weights[-1][:, 0].astype(np.float32), np.float32(biases[-1][0])
 
-    def forward(x: np.ndarray) -> np.ndarray:
-        h = x
-        for w, b in hidden:
-            h = h @ w
-            h += b
-            h /= 1.0 + np.abs(h)  # softsign
-        return h @ last + offset
+        def forward(x: np.ndarray) -> np.ndarray:
+            h = x
+            for w, b in hidden:
+                h = h @ w
+                h += b
+                h /= 1.0 + np.abs(h)  # softsign
+            return h @ last + offset
 
-    x = (np.random.default_rng(0).normal(size=(probe_rows, len(mean))) * 3 * std + mean).astype(np.float32)
-    with torch.inference_mode():
-        expected = module(torch.from_numpy(x)).numpy()
-    scale = max(1.0, float(np.abs(expected).max()))
-    return forward if np.allclose(forward(x), expected, rtol=1e-4, atol=1e-5 * scale) else None
+        x = (np.random.default_rng(0).normal(size=(probe_rows, len(mean))) * 3 * std + mean).astype(np.float32)
+        with torch.inference_mode():
+            expected = module(torch.from_numpy(x)).numpy()
+        scale = max(1.0, float(np.abs(expected).max()))
+        if np.allclose(forward(x), expected, rtol=1e-4, atol=1e-5 * scale):
+            return forward
+    except (AttributeError, KeyError, IndexError, ValueError, RuntimeError):  # not the layout ActuatorNetMLP writes
+        pass
+    if getattr(module, "original_name", None) == "ActuatorNetMLP":
+        logger.warning("actuator network: the numpy forward pass does not match the TorchScript module; running it in torch (slower)")
+    return None

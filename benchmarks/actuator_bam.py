@@ -17,6 +17,9 @@ offset `com@arm` (BAM's q_offset) fitted alongside:
   duty = clip(duty_gain gain (goal - q), +-1) (kt, R and max_current fitted; duty_gain, the
   firmware's duty per rad per unit of kp, measured from the logged PWM register of the kp 100-400
   runs), with MJCF frictionloss and damping plus a smooth Stribeck bump;
+- ours, m1 structure: the DC motor with only kt and R fitted (no current limit), MJCF Coulomb and
+  viscous friction: BAM m1's unknowns; and the same plus load-dependent gearbox friction
+  (`load_friction`, fitted);
 - ours, network: `tinynet` (2 inputs, 6 tanh units, 25 weights) fed gain (goal - q) and qd, plus
   MJCF frictionloss, searched by CMA-ES alone;
 - BAM m1 (published kt, R, armature, friction_base -> frictionloss, friction_viscous -> damping,
@@ -164,7 +167,7 @@ def main() -> None:
             "friction@servo": {"coulomb": 0.0, "viscous": 0.0, "stribeck": 0.01, "stribeck_vel": 0.2, "smooth_vel": 0.05,
                                "fit": ["stribeck", "stribeck_vel"]}},
             "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
-        # BAM m1's structure fitted on the kp 100-400 runs only: the error gain BAM's code uses, no
+        # BAM m1's structure fitted on the kp 100-400 runs only: the measured error gain, no
         # current limit, Coulomb + viscous friction (MJCF frictionloss, damping).
         "ours: DC motor + friction, m1 structure": ("dcmotor@servo", {
             "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": error_gain, "fit": ["kt", "R"], **enable}},

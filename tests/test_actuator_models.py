@@ -101,7 +101,7 @@ def test_tiny_net_rows_use_their_own_weights(nbatch):
 @pytest.mark.parametrize(("kind", "settings", "message"), [
     ("dcmotor", {"kt": -1.0}, "need kt, R, vin, max_current > 0"),
     ("dcmotor", {"command": "voltage"}, "command must be 'position' or 'duty'"),
-    ("dcmotor", {"load_friction": 1.0}, "0 <= load_friction < 1"),
+    ("dcmotor", {"load_friction": 1.0}, "0 <= load_friction <= 0.99"),
     ("friction", {"stribeck_vel": 0.0}, "stribeck_vel, smooth_vel > 0"),
     ("delayed_pd", {"pd_delay": 0.5}, "pd_delay <= max_delay"),
 ])
