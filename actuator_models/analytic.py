@@ -141,7 +141,7 @@ class DCMotorConfig:
     Attributes:
       kt: N m/A (= V s/rad), torque constant at the joint; fitted by default.
       R: ohm, winding resistance; fitted by default.
-      vin: V, supply voltage.
+      vin: V, supply voltage (or the logged voltage, read every control step: `inputs: {vin: ACTUATOR}`).
       duty_gain: duty cycle per rad of position error per unit of `gain`.
       gain: firmware P gain (per log).
       max_duty: duty-cycle limit in (0, 1].
@@ -177,6 +177,10 @@ class DCMotorConfig:
 
     def default_fit(self) -> tuple[str, ...]:
         return ("kt", "R")
+
+    def logged_inputs(self) -> tuple[str, ...]:
+        """Settings that may be read from a logged column every control step (see `Binding.inputs`)."""
+        return ("vin",)
 
     def build(self) -> "DCMotor":
         return DCMotor(self)

@@ -149,7 +149,8 @@ def actuators_summary(loop, names: Sequence[str], values: np.ndarray) -> dict:
             if param_name(name, b.target) in value_of:
                 settings[name] = float(value_of[param_name(name, b.target)])
         out["models"].append({"model": b.kind, "target": b.target, "settings": settings, "fitted": list(b.fitted),
-                              "per_log": {k: dict(v) for k, v in b.per_log.items()}, "enable": b.enable})
+                              "per_log": {k: dict(v) for k, v in b.per_log.items()}, "enable": b.enable,
+                              "inputs": dict(b.inputs)})
     return out
 
 

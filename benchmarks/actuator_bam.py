@@ -16,7 +16,8 @@ offset `com@arm` (BAM's q_offset) fitted alongside:
 - ours, analytic: DC motor tau = kt clip((duty vin - kt qd) / R, +-max_current) with
   duty = clip(duty_gain gain (goal - q), +-1) (kt, R and max_current fitted; duty_gain, the
   firmware's duty per rad per unit of kp, measured from the logged PWM register of the kp 100-400
-  runs), with MJCF frictionloss and damping plus a smooth Stribeck bump;
+  runs), on the logged supply voltage `input_volts` (read every control step), with MJCF frictionloss
+  and damping plus a smooth Stribeck bump;
 - ours, m1 structure: the DC motor with only kt and R fitted (no current limit), MJCF Coulomb and
   viscous friction: BAM m1's unknowns; and the same plus load-dependent gearbox friction
   (`load_friction`, fitted);
@@ -25,7 +26,8 @@ offset `com@arm` (BAM's q_offset) fitted alongside:
 - BAM m1 (published kt, R, armature, friction_base -> frictionloss, friction_viscous -> damping,
   q_offset) through the same DC motor model with BAM's error gain; both published fits and both
   error gains BAM's XL330 code has used (0.00246, 4096 / 2 pi / (256 x 885) = 0.00288) are run;
-  the best is reported, and af22604's fit again at the measured error gain.
+  the best is reported (at BAM's 7.4 V), and both again with the measured error gain and the logged
+  voltage our models get.
 
     .venv/bin/python benchmarks/actuator_bam.py [--quick]
 """
@@ -79,19 +81,21 @@ XML = f"""\
   <actuator>
     <general name="servo" joint="servo" gainprm="0"/>
     <general name="servo_enable" joint="servo" gainprm="0"/>
+    <general name="servo_vin" joint="servo" gainprm="0"/>
   </actuator>
 </mujoco>
 """
 
 
 def load_run(path: pathlib.Path) -> tuple[Log, dict]:
-    """A BAM run as a Log: servo.pos / .vel, servo.ctrl (goal, rad), servo_enable.ctrl (0 / 1)."""
+    """A BAM run as a Log: servo.pos, servo.ctrl (goal, rad), servo_enable.ctrl (0 / 1) and
+    servo_vin.ctrl (the logged supply voltage, V)."""
     doc = read_json(str(path))
     e = doc["entries"]
     col = lambda k: np.array([float(x[k]) for x in e])  # noqa: E731
     # Positions only, as BAM's loss: the logged speed is coarse; start velocities come from positions.
     log = Log(str(path), col("timestamp"), {"servo": col("position")}, {}, {},
-              {"servo": col("goal_position"), "servo_enable": col("torque_enable")})
+              {"servo": col("goal_position"), "servo_enable": col("torque_enable"), "servo_vin": col("input_volts")})
     pwm = col("load")
     pwm = np.where(pwm > 32767, pwm - 65536, pwm)  # 16-bit two's complement
     return log, {"kp": float(doc["kp"]), "vin": float(doc["vin"]), "trajectory": doc["trajectory"], "pwm": pwm}
@@ -126,7 +130,8 @@ def fit_model(name: str, model, runs, actuator: str, options: dict, params: str,
 
 
 def bam_m1(reference: dict, error_gain: float, enable: dict):
-    """BAM's m1 in the same simulator: values written into the MJCF, the DC motor in the loop."""
+    """BAM's m1 in the same simulator: values written into the MJCF, the DC motor in the loop
+    (`enable` may carry `inputs` to feed it the logged voltage)."""
     m = mujoco.MjModel.from_xml_string(XML)
     m.dof_armature[0], m.dof_frictionloss[0], m.dof_damping[0] = reference["armature"], reference["friction_base"], reference["friction_viscous"]
     off = reference["q_offset"]
@@ -158,23 +163,24 @@ def main() -> None:
     error_gain = measured_error_gain(train)
     print(f"firmware error gain from the logged PWM of the kp 100-400 runs: {error_gain:.6f} duty/(rad kp)")
     enable = {"enable": "servo_enable", "per_log": {log.source: {"gain": info["kp"]} for log, info in all_runs}}
+    supply = {"inputs": {"vin": "servo_vin"}}  # the DC motors run on the logged supply voltage
     candidates = {
         "ideal PD (tuned)": ("pd@servo", {"pd@servo": {"pd_kp": 0.003, "pd_kd": 0.02, **enable}},
                              "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
         "ours: DC motor + friction": ("dcmotor@servo,friction@servo", {
             "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": error_gain, "max_current": 1.5,
-                              "fit": ["kt", "R", "max_current"], **enable},
+                              "fit": ["kt", "R", "max_current"], **enable, **supply},
             "friction@servo": {"coulomb": 0.0, "viscous": 0.0, "stribeck": 0.01, "stribeck_vel": 0.2, "smooth_vel": 0.05,
                                "fit": ["stribeck", "stribeck_vel"]}},
             "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
         # BAM m1's structure fitted on the kp 100-400 runs only: the measured error gain, no
         # current limit, Coulomb + viscous friction (MJCF frictionloss, damping).
         "ours: DC motor + friction, m1 structure": ("dcmotor@servo", {
-            "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": error_gain, "fit": ["kt", "R"], **enable}},
+            "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": error_gain, "fit": ["kt", "R"], **enable, **supply}},
             "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
         "ours: DC motor + load friction, m1 structure": ("dcmotor@servo", {
             "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": error_gain, "load_friction": 0.1,
-                              "fit": ["kt", "R", "load_friction"], **enable}},
+                              "fit": ["kt", "R", "load_friction"], **enable, **supply}},
             "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
         "ours: tinynet (25 weights)": ("tinynet@servo", {"tinynet@servo": {"hidden": 6, "error_scale": 400.0, "vel_scale": 5.0,
                                                                            "torque_scale": 0.5, **enable}},
@@ -192,15 +198,16 @@ def main() -> None:
     for label in ("HEAD", "af22604"):
         reference = json.loads((REAL / f"reference_params_at_{label}" / "m1.json").read_text())
         scores = []
-        for gain in (*ERROR_GAINS, error_gain):
-            m, loop, empty, none = bam_m1(reference, gain, enable)
+        # As BAM's code ran it (its two error gains, 7.4 V), then with the inputs our models get.
+        for gain, inputs in [(g, enable) for g in ERROR_GAINS] + [(error_gain, {**enable, **supply})]:
+            m, loop, empty, none = bam_m1(reference, gain, inputs)
             scores.append({"train_open_loop": rollout_rmse(m, empty, none, [r[0] for r in train], horizon=None, loop=loop),
-                           "val_open_loop": rollout_rmse(m, empty, none, [r[0] for r in val], horizon=None, loop=loop), "error_gain": gain})
-            print(f"BAM m1 ({label}), error gain {gain:.6f}: open-loop RMSE train {scores[-1]['train_open_loop']:.4f}, "
-                  f"kp 800 {scores[-1]['val_open_loop']:.4f}")
+                           "val_open_loop": rollout_rmse(m, empty, none, [r[0] for r in val], horizon=None, loop=loop),
+                           "error_gain": gain, "logged_voltage": "inputs" in inputs})
+            print(f"BAM m1 ({label}), error gain {gain:.6f}, {'logged voltage' if 'inputs' in inputs else '7.4 V'}: open-loop RMSE "
+                  f"train {scores[-1]['train_open_loop']:.4f}, kp 800 {scores[-1]['val_open_loop']:.4f}")
         rows[f"BAM m1 published ({label})"] = min(scores[:-1], key=lambda row: row["val_open_loop"])
-        if label == "af22604":
-            rows[f"BAM m1 published ({label}), at the measured error gain"] = scores[-1]
+        rows[f"BAM m1 published ({label}), measured error gain and logged voltage"] = scores[-1]
     print("\n| model | open-loop RMSE, kp 100-400 (fit) [rad] | open-loop RMSE, kp 800 (validation) [rad] |\n|---|---|---|")
     for name, row in rows.items():
         print(f"| {name} | {row['train_open_loop']:.4f} | {row['val_open_loop']:.4f} |")

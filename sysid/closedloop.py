@@ -52,6 +52,9 @@ class Binding:
       per_log: glob over log sources -> settings for the rows replaying those logs, e.g.
         {"*kp100*": {"gain": 100}}; settings are config fields that are not fitted.
       enable: an MJCF actuator whose ctrl gates the torque (> 0.5: on, else 0 N m), or None.
+      inputs: setting -> an MJCF actuator whose ctrl carries that setting's logged value, read at
+        every control step (e.g. {"vin": "servo_vin"}: the measured supply voltage); the settings
+        a model takes this way are its config's `logged_inputs()`.
     """
 
     kind: str
@@ -60,6 +63,7 @@ class Binding:
     fit: tuple[str, ...] | None = None
     per_log: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
     enable: str | None = None
+    inputs: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def fitted(self) -> tuple[str, ...]:
@@ -89,7 +93,7 @@ class ClosedLoop:
         self.decimation = int(round(self.control_dt / dt))
         if self.decimation < 1 or abs(self.decimation * dt - self.control_dt) > 1e-9 * max(1.0, self.control_dt):
             raise UserError(f"actuator control_dt {self.control_dt:g} s is not a whole multiple of the model timestep {dt:g} s")
-        self._actuator, self._qpos, self._dof, self._enable = [], [], [], []
+        self._actuator, self._qpos, self._dof, self._enable, self._inputs = [], [], [], [], []
         for b in self.bindings:
             a = _resolve_actuator(model, b.target, b.kind)
             joint = model.actuator_trnid[a, 0]
@@ -97,6 +101,12 @@ class ClosedLoop:
             self._qpos.append(int(model.jnt_qposadr[joint]))
             self._dof.append(int(model.jnt_dofadr[joint]))
             self._enable.append(None if b.enable is None else _resolve_actuator(model, b.enable, b.kind, any_transmission=True))
+            accepted = b.config.logged_inputs() if hasattr(b.config, "logged_inputs") else ()
+            for key in b.inputs:
+                if key not in accepted:
+                    raise UserError(f"actuator {b.kind}@{b.target}: inputs: {key!r} cannot come from a log; "
+                                    f"{b.kind} takes {', '.join(accepted) or 'none'}")
+            self._inputs.append([(key, _resolve_actuator(model, name, b.kind, any_transmission=True)) for key, name in b.inputs.items()])
             info = b.config.param_info()
             for name in b.fitted:
                 if name not in info:
@@ -232,6 +242,8 @@ class ClosedLoop:
             for j, i in enumerate(group):
                 torques[i] = y[j * nbatch : (j + 1) * nbatch]
         for i, (model, tau) in enumerate(zip(actuators, torques)):
+            for key, column in self._inputs[i]:
+                setattr(model, key, ctrl[:, column])
             if tau is None:
                 tau = model.compute(ctrl[:, self._actuator[i]], qpos[:, self._qpos[i]], qvel[:, self._dof[i]])
             if self._enable[i] is not None:
@@ -313,7 +325,8 @@ def parse_actuators(text: str, model: mujoco.MjModel, options: Mapping[str, Any]
         "net:FOLDER" (a network trained by `sysid actuator train`).
       model: the compiled input model.
       options: the config's `actuators` mapping: "control_dt" (s), and per "MODEL@TARGET" the config
-        fields plus "fit" (list of names), "per_log" ({glob: {setting: value}}) and "enable" (actuator).
+        fields plus "fit" (list of names), "per_log" ({glob: {setting: value}}), "enable" (actuator) and
+        "inputs" ({setting: actuator}).
     """
     from actuator_models import make_config
 
@@ -326,8 +339,12 @@ def parse_actuators(text: str, model: mujoco.MjModel, options: Mapping[str, Any]
             raise UserError(f"--actuator: {item!r} must be MODEL@TARGET, e.g. dcmotor@knee")
         entry = dict(options.pop(item, None) or {})
         fit, per_log, enable = entry.pop("fit", None), entry.pop("per_log", {}), entry.pop("enable", None)
+        inputs = entry.pop("inputs", None) or {}
+        if not isinstance(inputs, Mapping) or not all(isinstance(v, str) for v in inputs.values()):
+            raise UserError(f"--actuator {item}: inputs must map settings to actuator names, e.g. {{vin: servo_vin}}; got {inputs!r}")
         config = make_config(kind, entry, where=f"--actuator {item}")
-        bindings.append(Binding(kind.split(":")[0], target, config, None if fit is None else tuple(fit), per_log or {}, enable))
+        bindings.append(Binding(kind.split(":")[0], target, config, None if fit is None else tuple(fit), per_log or {}, enable,
+                                dict(inputs)))
     if options:
         raise UserError(f"config: actuators: {', '.join(map(repr, options))} match no --actuator item; items: {text}")
     return ClosedLoop(model, bindings, control_dt=None if control_dt is None else float(control_dt))

@@ -155,6 +155,24 @@ def test_enable_column_switches_the_torque_off(servo):
     assert np.abs(states[0, :, 1] - states[1, :, 1]).max() > 0.05
 
 
+def test_a_logged_supply_voltage_drives_the_dc_motor(servo):
+    """`inputs: {vin: servo_enable}` reads vin from that column every control step (here the enable
+    actuator's column doubles as the voltage column): torque = kt (duty vin - kt qd) / R."""
+    config = DCMotorConfig(kt=0.5, R=2.0, vin=12.0, duty_gain=0.1)
+    loop = parse_actuators("dcmotor@servo", servo, {"dcmotor@servo": {"kt": 0.5, "R": 2.0, "vin": 12.0, "duty_gain": 0.1,
+                                                                        "inputs": {"vin": "servo_enable"}}})
+    for m in loop.models:
+        m.reset(3, DT)
+    qpos, qvel = np.array([[0.0], [0.1], [0.0]]), np.array([[0.0], [0.0], [2.0]])
+    ctrl = np.array([[1.0, 6.0], [1.0, 3.0], [1.0, 6.0]])  # target 1 rad; supply 6, 3, 6 V
+    expected = 0.5 * (0.1 * (1.0 - qpos[:, 0]) * ctrl[:, 1] - 0.5 * qvel[:, 0]) / 2.0
+    np.testing.assert_allclose(loop.forces(qpos, qvel, ctrl)[:, 0], expected)
+    fixed = ClosedLoop(servo, [Binding("dcmotor", "servo", config)])
+    for m in fixed.models:
+        m.reset(3, DT)
+    assert not np.allclose(fixed.forces(qpos, qvel, ctrl)[:, 0], expected)  # 12 V without the column
+
+
 def _servo_log(model: mujoco.MjModel, config: DCMotorConfig, seconds: float, seed: int, source: str) -> Log:
     nstep = int(seconds / DT)
     control = _targets(1, nstep + 1, seed)
@@ -185,6 +203,9 @@ def test_fit_recovers_dc_motor_constants_through_the_rollout_loss(servo):
     ("dcmotor@servo", {"dcmotor@servo": {"fit": ["L"]}}, "cannot fit 'L'"),
     ("dcmotor@servo", {"pd@servo": {}}, "match no --actuator item"),
     ("dcmotor@servo", {"control_dt": 0.003}, "not a whole multiple"),
+    ("dcmotor@servo", {"dcmotor@servo": {"inputs": {"kt": "servo_enable"}}}, "'kt' cannot come from a log; dcmotor takes vin"),
+    ("dcmotor@servo", {"dcmotor@servo": {"inputs": {"vin": "supply"}}}, "no actuator or joint named 'supply'"),
+    ("dcmotor@servo", {"dcmotor@servo": {"inputs": ["vin"]}}, "inputs must map settings to actuator names"),
 ])
 def test_bad_actuator_specs_are_user_errors(servo, text, options, message):
     with pytest.raises(UserError, match=None) as error:
