@@ -136,3 +136,46 @@ def test_fit_command_with_an_actuator_model_writes_its_values_and_validates_with
     assert result["actuator_models"] == ["actuators.json"]
     actuators = json.loads((tmp_path / "out" / "actuators.json").read_text())
     assert actuators["models"][0]["settings"]["kt"] == pytest.approx(0.4, rel=1e-3)
+
+
+def test_fit_command_runs_the_dc_motor_on_a_logged_voltage(tmp_path):
+    """The true motor runs on a supply that sags between 6 and 8 V; the fit reads it from the log
+    (`inputs: {vin: servo_vin}`) and recovers kt and R, which a constant 7 V cannot."""
+    import copy
+
+    import mujoco
+    from conftest import write_csv
+    from test_closedloop import DT, SERVO_XML, _targets
+
+    from sysid.closedloop import parse_actuators
+    from sysid.data import Log
+    from sysid.params import ParamSet
+    from sysid.sim import Simulator
+
+    xml = SERVO_XML.replace('<general name="servo_enable" joint="hinge" gainprm="0"/>',
+                            '<general name="servo_enable" joint="hinge" gainprm="0"/>\n    <general name="servo_vin" joint="hinge" gainprm="0"/>')
+    model = mujoco.MjModel.from_xml_string(xml)
+    nstep = 500
+    control = np.concatenate([_targets(1, nstep + 1, 5), np.zeros((1, nstep + 1, 1))], axis=2)
+    control[0, :, 2] = 7.0 + np.sin(2 * np.pi * 1.3 * np.arange(nstep + 1) * DT)
+    truth = parse_actuators("dcmotor@servo", model, {"dcmotor@servo": {"kt": 0.4, "R": 3.0, "inputs": {"vin": "servo_vin"}}})
+    sim = Simulator(model, ParamSet([], model=model), nthread=1, loop=truth)
+    states, _ = sim.rollout([copy.copy(model)], sim.initial_states(np.zeros((1, 1)), np.zeros((1, 1))), control[:, :-1])
+    log = Log("run.csv", np.arange(nstep + 1) * DT, {"hinge": np.concatenate([[0.0], states[0, :, 1]])},
+              {"hinge": np.concatenate([[0.0], states[0, :, 2]])}, {},
+              {"servo": control[0, :, 0], "servo_enable": control[0, :, 1], "servo_vin": control[0, :, 2]})
+    (tmp_path / "servo.xml").write_text(xml)
+    write_csv(log, tmp_path / "run.csv")
+    results = {}
+    for name, inputs in (("logged", ", inputs: {vin: servo_vin}"), ("constant", "")):
+        (tmp_path / "fit.yaml").write_text(f"actuators:\n  dcmotor@servo: {{vin: 7.0, kt: 0.3{inputs}}}\n"
+                                           "horizons: [0.5]\noptimizer: lsq\nrefine_states: false\n")
+        out = tmp_path / name
+        assert main(["fit", "--model", str(tmp_path / "servo.xml"), "--log", str(tmp_path / "run.csv"), "--params", "",
+                     "--actuator", "dcmotor@servo", "--config", str(tmp_path / "fit.yaml"), "--out", str(out), "--quiet"]) == 0
+        results[name] = json.loads((out / "result.json").read_text())
+    logged, constant = results["logged"], results["constant"]
+    assert logged["params"]["kt@servo"]["value"] == pytest.approx(0.4, rel=1e-3)
+    assert logged["params"]["R@servo"]["value"] == pytest.approx(3.0, rel=1e-3)
+    assert json.loads((tmp_path / "logged" / "actuators.json").read_text())["models"][0]["inputs"] == {"vin": "servo_vin"}
+    assert constant["rmse"]["hinge.pos"] > 10 * logged["rmse"]["hinge.pos"]
