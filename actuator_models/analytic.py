@@ -198,12 +198,15 @@ class DCMotor:
         self.duty_per_error = get("duty_gain") * get("gain")
         self.max_duty = get("max_duty")
         self.load_friction, self.smooth = np.clip(get("load_friction"), 0.0, 0.99), get("smooth_vel")
+        self._lossy = bool(self.load_friction.any())  # skip the friction term per step when it is 0
 
     def compute(self, command: np.ndarray, q: np.ndarray, qd: np.ndarray) -> np.ndarray:
         raw = command if self.config.command == "duty" else self.duty_per_error * (command - q)
         duty = np.clip(raw, -self.max_duty, self.max_duty)
         current = np.clip((duty * self.vin - self.kt * qd) / self.R, -self.max_current, self.max_current)
         tau = self.kt * current
+        if not self._lossy:
+            return tau
         return tau - self.load_friction * np.abs(tau) * np.tanh(qd / self.smooth)
 
 
