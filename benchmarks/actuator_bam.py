@@ -19,8 +19,9 @@ offset `com@arm` (BAM's q_offset) fitted alongside:
   runs), on the logged supply voltage `input_volts` (read every control step), with MJCF frictionloss
   and damping plus a smooth Stribeck bump;
 - ours, m1 structure: the DC motor with only kt and R fitted (no current limit), MJCF Coulomb and
-  viscous friction: BAM m1's unknowns; and the same plus load-dependent gearbox friction
-  (`load_friction`, fitted);
+  viscous friction: BAM m1's unknowns;
+- ours, load friction: the current-limited DC motor (kt, R, max_current fitted) with load-dependent
+  gearbox friction (`load_friction`, fitted) and MJCF Coulomb and viscous friction;
 - ours, network: `tinynet` (2 inputs, 6 tanh units, 25 weights) fed gain (goal - q) and qd, plus
   MJCF frictionloss, searched by CMA-ES alone;
 - BAM m1 (published kt, R, armature, friction_base -> frictionloss, friction_viscous -> damping,
@@ -29,7 +30,7 @@ offset `com@arm` (BAM's q_offset) fitted alongside:
   the best is reported (at BAM's 7.4 V), and both again with the measured error gain and the logged
   voltage our models get.
 
-    .venv/bin/python benchmarks/actuator_bam.py [--quick]
+    .venv/bin/python benchmarks/actuator_bam.py [--quick] [--seed N] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -49,16 +50,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "datasets" / "bam_xl330"))
 
-from actuator_common import rollout_rmse  # noqa: E402
+from actuator_common import rollout_rmse, rollout_traces  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from bam_json import read_json  # noqa: E402
 
 from sysid.closedloop import parse_actuators  # noqa: E402
 from sysid.data import Log  # noqa: E402
 from sysid.fit import FitConfig, fit  # noqa: E402
+from sysid.io import save_figure  # noqa: E402
 from sysid.params import ParamSet, parse_params  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real" / "bam_xl330"
 OUT = ROOT / "benchmarks" / "out" / "actuator_bam.json"
+PLOTTED = ("ideal PD (tuned)", "ours: DC motor + load friction", "ours: tinynet (25 weights)", "BAM m1 published (af22604)")
 LENGTH, MASS = 0.10, 0.49
 # Only the sideways centre of mass (BAM's q_offset) is fitted, within +-0.1 rad; the 0.10 m arm length is known.
 # Datasheet-scale bounds for the motor (XL330: a few ohm, a fraction of a N m per A, ~1 A stall).
@@ -145,7 +149,9 @@ def bam_m1(reference: dict, error_gain: float, enable: dict):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer evaluations (a smoke run)")
-    parser.add_argument("--only", help="run only the models whose name contains this text (and the references)")
+    parser.add_argument("--only", help="run only the models whose name contains this text (and the references); "
+                        "writes no files")
+    parser.add_argument("--seed", type=int, default=0, help="the fits' seed (default 0)")
     args = parser.parse_args()
     start = time.perf_counter()
     runs = sorted((load_run(p) for p in sorted((REAL / "raw").glob("*.json"))), key=lambda r: (r[1]["kp"], r[1]["trajectory"]))
@@ -155,9 +161,9 @@ def main() -> None:
     evals = 150 if args.quick else 1500
     # CMA-ES on 0.5 s then 2 s windows; least squares polishes on whole runs from their first state
     # (open loop, what the table measures).
-    config = FitConfig(horizons=(0.5, 2.0, 6.1), max_windows=12, optimizer="cmaes+lsq", seed=0, refine_states=False,
+    config = FitConfig(horizons=(0.5, 2.0, 6.1), max_windows=12, optimizer="cmaes+lsq", seed=args.seed, refine_states=False,
                        optimizer_options={"cmaes": {"max_evaluations": evals}, "lsq": {"max_iterations": 5 if args.quick else 30}})
-    net_config = FitConfig(horizons=(0.5, 2.0), max_windows=12, optimizer="cmaes", seed=0, refine_states=False,
+    net_config = FitConfig(horizons=(0.5, 2.0), max_windows=12, optimizer="cmaes", seed=args.seed, refine_states=False,
                            optimizer_options={"cmaes": {"max_evaluations": 2 * evals, "sigma0": 0.1}})
     all_runs = train + val
     error_gain = measured_error_gain(train)
@@ -178,19 +184,20 @@ def main() -> None:
         "ours: DC motor + friction, m1 structure": ("dcmotor@servo", {
             "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": error_gain, "fit": ["kt", "R"], **enable, **supply}},
             "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
-        "ours: DC motor + load friction, m1 structure": ("dcmotor@servo", {
-            "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": error_gain, "load_friction": 0.1,
-                              "fit": ["kt", "R", "load_friction"], **enable, **supply}},
+        "ours: DC motor + load friction": ("dcmotor@servo", {
+            "dcmotor@servo": {"kt": 0.35, "R": 4.0, "vin": 7.4, "duty_gain": error_gain, "max_current": 3.0, "load_friction": 0.1,
+                              "fit": ["kt", "R", "max_current", "load_friction"], **enable, **supply}},
             "armature@servo,frictionloss@servo,damping@servo,com@arm", config),
         "ours: tinynet (25 weights)": ("tinynet@servo", {"tinynet@servo": {"hidden": 6, "error_scale": 400.0, "vel_scale": 5.0,
                                                                            "torque_scale": 0.5, **enable}},
                                        "armature@servo,frictionloss@servo,com@arm", net_config),
     }
-    rows = {}
+    rows, fitted = {}, {}  # fitted: name -> (model, loop, params, values), for the plot
     for name, (actuator, options, params, cfg) in candidates.items():
         if args.only and args.only not in name:
             continue
         loop, param_set, values = fit_model(name, model, train, actuator, options, params, cfg)
+        fitted[name] = (model, loop, param_set, values)
         rows[name] = {"train_open_loop": rollout_rmse(model, param_set, values, [r[0] for r in train], horizon=None, loop=loop),
                       "val_open_loop": rollout_rmse(model, param_set, values, [r[0] for r in val], horizon=None, loop=loop),
                       "values": dict(zip(param_set.names, map(float, values)))}
@@ -206,14 +213,41 @@ def main() -> None:
                            "error_gain": gain, "logged_voltage": "inputs" in inputs})
             print(f"BAM m1 ({label}), error gain {gain:.6f}, {'logged voltage' if 'inputs' in inputs else '7.4 V'}: open-loop RMSE "
                   f"train {scores[-1]['train_open_loop']:.4f}, kp 800 {scores[-1]['val_open_loop']:.4f}")
-        rows[f"BAM m1 published ({label})"] = min(scores[:-1], key=lambda row: row["val_open_loop"])
+        best = min(range(len(ERROR_GAINS)), key=lambda i: scores[i]["val_open_loop"])
+        rows[f"BAM m1 published ({label})"] = scores[best]
+        fitted[f"BAM m1 published ({label})"] = bam_m1(reference, ERROR_GAINS[best], enable)
         rows[f"BAM m1 published ({label}), measured error gain and logged voltage"] = scores[-1]
     print("\n| model | open-loop RMSE, kp 100-400 (fit) [rad] | open-loop RMSE, kp 800 (validation) [rad] |\n|---|---|---|")
     for name, row in rows.items():
         print(f"| {name} | {row['train_open_loop']:.4f} | {row['val_open_loop']:.4f} |")
+    if args.only:
+        return
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({"rows": rows, "wall_time_s": time.perf_counter() - start, "quick": args.quick}, indent=2))
+    plot_validation(OUT.with_suffix(".png"), val, {name: fitted[name] for name in PLOTTED if name in fitted})
+    OUT.write_text(json.dumps({"rows": rows, "wall_time_s": time.perf_counter() - start, "quick": args.quick, "seed": args.seed}, indent=2))
     print(f"wrote {OUT.relative_to(ROOT)} in {time.perf_counter() - start:.0f} s")
+
+
+def plot_validation(path: pathlib.Path, runs, models: dict) -> None:
+    """The kp 800 runs open loop: goal, logged angle and each model's simulated angle."""
+    fig = Figure(figsize=(12, 2.6 * len(runs)), layout="constrained")
+    axes = fig.subplots(len(runs), 1, squeeze=False)[:, 0]
+    traces = {name: rollout_traces(m, params, values, [log for log, _ in runs], horizon=None, loop=loop)
+              for name, (m, loop, params, values) in models.items()}
+    for k, (ax, (log, info)) in enumerate(zip(axes, runs)):
+        t = log.time - log.time[0]
+        ax.plot(t, log.ctrl["servo"], color="0.6", lw=0.8, ls=":", label="goal")
+        ax.plot(t, log.pos["servo"], color="black", lw=1.0, label="logged")
+        for j, (name, per_log) in enumerate(traces.items()):
+            when, logged, simulated = per_log[k]
+            rmse = np.sqrt(np.nanmean((simulated - logged) ** 2))
+            ax.plot(when, simulated, color=f"C{j}", lw=1.1, alpha=0.85, label=f"{name}: {rmse:.3f} rad")
+        ax.set_title(f"{info['trajectory']}, kp 800 (validation), open loop", fontsize=9, loc="left")
+        ax.set_ylabel("angle [rad]")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    axes[-1].set_xlabel("time [s]")
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -42,18 +42,28 @@ def rollout_rmse(model: mujoco.MjModel, params: ParamSet, values: np.ndarray, lo
                  loop: ClosedLoop | None = None, signal: str | None = None, nthread: int | None = None) -> float:
     """Pooled RMSE of `signal` (default: the first position) over `logs`, simulated in windows of
     `horizon` s started from the filtered logged states (None: each log open loop, from its start)."""
+    traces = rollout_traces(model, params, values, logs, horizon=horizon, loop=loop, signal=signal, nthread=nthread)
+    return float(np.sqrt(np.nanmean(np.concatenate([simulated - logged for _, logged, simulated in traces]) ** 2)))
+
+
+def rollout_traces(model: mujoco.MjModel, params: ParamSet, values: np.ndarray, logs: Sequence[Log], *, horizon: float | None,
+                   loop: ClosedLoop | None = None, signal: str | None = None,
+                   nthread: int | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per log: (m,) time since the log's start [s], (m,) logged and (m,) simulated `signal` (default:
+    the first position), simulated as in `rollout_rmse`; NaN where a window diverged."""
     sim = Simulator(model, params, nthread=nthread, loop=loop)
     if loop is not None:
         loop.bind(params)
-    errors = []
+    traces = []
     for log in logs:
         track = bind_log(log, model)
         window = log.duration * (1 + 1e-9) + model.opt.timestep if horizon is None else horizon
         loss = ShootingLoss(sim, [track], window)
         simulated, ok = loss.simulate(np.asarray(values, float)[None])
         name = signal or track.signals[0]
-        mask = np.array([track.signals[s] == name for s in loss.windows.entry_signal])
-        err = (simulated[0] - loss.windows.entry_target)[mask]
-        errors.append(np.where(ok[0, loss.windows.entry_window[mask]], err, np.nan))
+        w = loss.windows
+        mask = np.array([track.signals[s] == name for s in w.entry_signal])
+        traces.append((track.time[w.entry_row[mask]] - track.time[0], w.entry_target[mask],
+                       np.where(ok[0, w.entry_window[mask]], simulated[0][mask], np.nan)))
     sim.close()
-    return float(np.sqrt(np.nanmean(np.concatenate(errors) ** 2)))
+    return traces
