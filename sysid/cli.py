@@ -7,6 +7,7 @@ before any result existed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -57,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit model parameters to robot logs", description="Fit simulator parameters to logs under a multiple-shooting rollout loss.")
     fit.add_argument("--model", required=True, help="MJCF model of the robot")
     fit.add_argument("--log", action="append", required=True, help="a log file (repeat for several logs)")
-    fit.add_argument("--params", required=True, help="comma-separated KIND[@TARGET], e.g. friction,mass@upper,damping@*")
+    fit.add_argument("--params", help="comma-separated KIND[@TARGET], e.g. friction,mass@upper,damping@* (required unless "
+                     "--structures gives every candidate's)")
     fit.add_argument("--map", help="YAML map from the log's columns to sysid's schema (rename, scale)")
     fit.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot"], help="log format (default: by extension; a folder is a LeRobot dataset)")
     fit.add_argument("--episode", type=int, help="episode of a LeRobot dataset (default 0)")
@@ -68,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--threads", type=int, help="rollout threads (default: all usable cores)")
     fit.add_argument("--val", type=float, help="keep the last FRACTION of each log's duration for validation, e.g. 0.2")
     fit.add_argument("--val-log", action="append", default=[], help="a log used only for validation (repeatable)")
+    fit.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation: leave logs out (several logs) or K contiguous "
+                     "time blocks (one log); held-out error of the initial and fitted model per fold and horizon goes to result.json (cv)")
+    fit.add_argument("--horizons", help="held-out prediction horizons for --val, --val-log and --cv: seconds or 'open' "
+                                        "(default 0.5,1,open, less those longer than a held-out log)")
+    fit.add_argument("--shrink", help="shrinkage toward the initial model: a strength >= 0 (0 none; 1: moving every parameter "
+                                      "across its range costs the initial misfit), or 'auto' (chosen by held-out error)")
+    fit.add_argument("--structures", help="YAML file of candidate structures (params, actuator, horizons, ...); the one with "
+                                          "the lowest held-out error is fitted on all the data (needs --cv, --val or --val-log)")
     fit.add_argument("--trim-idle", action="store_true", help="drop the idle rows (no motion, no command change) at each log's start and end")
     fit.add_argument("--actuator", help="actuator models in the loop, MODEL@TARGET[,...], e.g. dcmotor@knee,friction@knee; "
                      "their numbers join the fit (models: pd, delayed_pd, dcmotor, friction, tinynet, net:FOLDER)")
@@ -79,11 +89,48 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_run_demo)
+    _add_eval(sub)
     _add_export(sub)
     _add_actuator(sub)
     _add_residual(sub)
     _add_excite(sub)
     return parser
+
+
+def _add_eval(sub) -> None:
+    ev = sub.add_parser("eval", help="score models on logs at several prediction horizons (no fitting)",
+                        description="Replay logs with each model (MJCF files and fit folders) and report the prediction "
+                                    "RMSE per horizon and signal; writes eval.json, eval_horizons.png and eval_traces.png.")
+    ev.add_argument("--model", action="append", default=[], help="LABEL=robot.xml: an MJCF model as it is (repeatable)")
+    ev.add_argument("--fit", action="append", default=[], help="LABEL=calib/: a sysid fit folder, with its fitted delay and "
+                                                              "actuator models (repeatable)")
+    ev.add_argument("--log", action="append", required=True, help="a log file (repeatable)")
+    ev.add_argument("--map", help="YAML map from the log's columns to sysid's schema (rename, scale)")
+    ev.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot"], help="log format (default: by extension)")
+    ev.add_argument("--episode", type=int, help="episode of a LeRobot dataset (default 0)")
+    ev.add_argument("--horizons", default="0.5,1,open", help="prediction horizons: seconds or 'open' (default 0.5,1,open)")
+    ev.add_argument("--reference", help="the label the other models are compared with (default: the first --model, else --fit)")
+    ev.add_argument("--threads", type=int, help="rollout threads (default: all usable cores)")
+    ev.add_argument("--out", required=True, help="output folder")
+    ev.add_argument("--quiet", action="store_true", help="no table")
+    ev.set_defaults(run=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from sysid.evaluate import eval_files, format_table
+    from sysid.validate import parse_horizons
+
+    report = eval_files(models=args.model, fits=args.fit, log_paths=args.log, out=args.out,
+                        horizons=parse_horizons(args.horizons), map_path=args.map, log_format=args.format,
+                        episode=args.episode, reference=args.reference, nthread=args.threads)
+    for w in report["worse_than_reference"]:
+        if w["horizon"] != "open":
+            warnings.warn(f"{w['model']} predicts {w['log']} worse than {report['reference']} over {w['horizon']} s windows "
+                          f"(score {w['score']:.3g} vs {w['reference_score']:.3g})")
+    if not args.quiet:
+        print(format_table(report))
+        print(f"wrote {os.path.join(args.out, 'eval.json')}, eval_horizons.png, eval_traces.png")
+    return 0
 
 
 def _add_export(sub) -> None:
@@ -239,7 +286,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         model_path=args.model, log_paths=args.log, params=args.params, map_path=args.map, config_path=args.config,
         optimizer=args.optimizer, seed=args.seed, starts=args.starts, nthread=args.threads, out=args.out, progress=not args.quiet,
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
-        actuator=args.actuator,
+        actuator=args.actuator, cv=args.cv, horizons=args.horizons, shrink=args.shrink, structures_path=args.structures,
     )
     if not args.quiet:
         print(format_summary(summary))
@@ -247,32 +294,43 @@ def _run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: str, map_path: str | None = None,
+def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, out: str, map_path: str | None = None,
               config_path: str | None = None, optimizer: str | None = None, seed: int | None = None,
               starts: int | None = None, nthread: int | None = None, progress: bool = True, val: float | None = None,
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
-              episode: int | None = None, actuator: str | None = None) -> dict:
+              episode: int | None = None, actuator: str | None = None, cv: int | None = None, horizons: str | None = None,
+              shrink: str | float | None = None, structures_path: str | None = None) -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
 
     `val` keeps the last fraction of each log for validation, `val_log_paths` are validation-only
-    logs; their RMSE goes to result.json's `validation`. `trim_idle` drops each log's idle start
-    and end. The delay estimated from the logs is reported (`delay_estimate`) and starts a fitted
-    `delay` unless the config sets its initial value.
+    logs; their RMSE at every horizon of `horizons` goes to result.json's `validation`. `cv` adds a
+    K-fold cross-validation (`cv`). `shrink` is a strength or "auto"; `structures_path` a YAML file
+    of candidate structures; both choose by held-out error (`sysid.heldout`), recorded in
+    `structures`. `trim_idle` drops each log's idle start and end. The delay estimated from the logs
+    is reported (`delay_estimate`) and starts a fitted `delay` unless the config sets its initial value.
     """
-    from sysid.config import load_config
+    from sysid.config import RUN_KEYS, load_config
     from sysid.data import load_log
     from sysid.data.align import split_time, trim_idle as trim
     from sysid.export import write_outputs
-    from sysid.fit import FitConfig, fit
+    from sysid.fit import FitConfig
+    from sysid.heldout import Structure, load_structures, make_folds, shrink_structures
     from sysid.model import load_model
-    from sysid.params import parse_params
 
     config_file = load_config(config_path)
     run = dict(config_file.run)
     for key, value in (("optimizer", optimizer), ("seed", seed), ("starts", starts), ("nthread", nthread)):
         if value is not None:
             run[key] = value
+    auto_shrink = isinstance(shrink, str) and shrink.strip() == "auto"
+    if shrink is not None and not auto_shrink:
+        try:
+            run["shrink"] = float(shrink)
+        except ValueError:
+            raise UserError(f"--shrink {str(shrink)[:20]!r}: give a strength >= 0 (e.g. 0.1) or 'auto'") from None
     config = FitConfig(**run)
+    if not params and not structures_path and not actuator:
+        raise UserError("--params is required (or --actuator, or --structures with each candidate's params)")
     model = load_model(model_path)
     logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in log_paths]
     val_logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in val_log_paths]
@@ -284,27 +342,78 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
         logs = [train for train, _ in pairs]
         val_logs += [held for _, held in pairs]
         val_names += [f"{path} (last {val:g})" for path in log_paths]
-    loop = None
-    if actuator:
-        from sysid.closedloop import parse_actuators
-
-        loop = parse_actuators(actuator, model, config.actuators)
-    param_set = parse_params(params, model, overrides=config_file.params, extra=loop.params() if loop else ())
+    folds = make_folds(logs, list(log_paths), cv) if cv is not None else None
+    held_out = [*val_logs, *(log for fold in folds or () for log in fold.held)]
+    eval_horizons = _held_out_horizons(horizons, held_out)
     outputs = {(pathlib.Path(out) / name).resolve() for name in OUTPUT_FILES}
-    for path in [model_path, *log_paths, *val_log_paths, *(p for p in (map_path, config_path) if p)]:
+    for path in [model_path, *log_paths, *val_log_paths, *(p for p in (map_path, config_path, structures_path) if p)]:
         if pathlib.Path(path).resolve() in outputs:
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
-    extra, param_set = _delay_estimate(model, logs, param_set, config_file.params)
-    result = fit(model, logs, param_set, config, progress=progress, loop=loop)
+    base = Structure("command line", params or "", actuator, {})
+    current: dict = {}  # the delay estimate and actuator loop of the fit in progress
+
+    def fit_one(structure: Structure, train: list, *, quiet: bool, choose=None):
+        from sysid.fit import fit
+
+        cfg = dataclasses.replace(config, **structure.run)
+        loop = None
+        if structure.actuator:
+            from sysid.closedloop import parse_actuators
+
+            loop = parse_actuators(structure.actuator, model, cfg.actuators)
+        param_set = _parse_structure_params(structure, model, config_file.params, loop, strict=structure is base)
+        current["extra"], param_set = _delay_estimate(model, train, param_set, config_file.params)
+        current["loop"] = loop
+        return fit(model, train, param_set, cfg, progress=progress and not quiet, loop=loop, choose=choose, quiet=quiet), loop
+
+    say = (lambda text: print(f"sysid: {text}", file=sys.stderr)) if progress else None
+    structures = load_structures(structures_path, base, keys=sorted(RUN_KEYS)) if structures_path else None
+    if auto_shrink:
+        structures = [c for s in (structures or [base]) for c in shrink_structures(s)]
+    extra: dict = {}
+    chosen, kept = base, {}
+    if structures:
+        from sysid.heldout import rank_structures
+
+        _, ranking, kept = rank_structures(fit_one, structures, model, eval_horizons, folds=folds, train=logs, held=val_logs,
+                                           held_names=val_names, nthread=config.nthread, progress=say)
+        chosen = next(s for s in structures if s.name == ranking[0]["name"])
+        extra["structures"] = {"chosen": chosen.name, "by": "cross-validation" if folds else "validation", "ranking": ranking}
+        if "shrink" in chosen.run:
+            extra["shrink"] = {"chosen": chosen.run["shrink"], "auto": auto_shrink}
+        if "cv" in ranking[0]:
+            extra["cv"] = ranking[0]["cv"]
+    elif folds is not None:
+        from sysid.heldout import cross_validate
+
+        extra["cv"] = cross_validate(fit_one, base, folds, model, eval_horizons, nthread=config.nthread, progress=say)
+    choose = None
+    if val_logs and dataclasses.replace(config, **chosen.run).starts > 1:
+        def choose(results):  # the start that predicts the held-out logs best
+            return int(np.argmin([_held_out_score(model, r, current["loop"], val_logs, val_names, eval_horizons, config.nthread)
+                                  for r in results]))
+    if chosen.name in kept:
+        result, loop = kept[chosen.name]
+        for message in result.warnings:
+            warnings.warn(message)
+    else:
+        result, loop = fit_one(chosen, logs, quiet=False, choose=choose)
+    extra.update(current.get("extra", {}))
     if val_logs:
         from sysid.validate import validation_report
 
         extra["validation"] = {"fraction": val, **validation_report(
             model, result.params, result.params.initial, result.values, val_logs, horizon=result.horizon,
-            nthread=config.nthread, names=val_names, loop=loop)}
+            nthread=config.nthread, names=val_names, loop=loop, horizons=eval_horizons)}
+        extra["validation"]["starts_chosen_by"] = "validation" if choose is not None else "training loss"
+    _warn_held_out(extra)
+    if result.at_bound:
+        extra["at_bound"] = list(result.at_bound)
+    extra["warnings"] = list(dict.fromkeys([*result.warnings, *extra.get("held_out_warnings", [])]))
     if loop is not None:
         extra["actuator_models"] = ["actuators.json"]  # `sysid export` copies the files listed here
-    summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=config,
+    run_config = dataclasses.replace(config, **chosen.run)
+    summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=run_config,
                             extra=extra)
     if loop is not None:
         from actuator_models.commands import write_actuators
@@ -313,6 +422,60 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
     if result.interrupted:
         print("sysid: interrupted: wrote the best result so far", file=sys.stderr)
     return summary
+
+
+def _parse_structure_params(structure, model, overrides: dict, loop, *, strict: bool):
+    """The ParamSet of a candidate structure; config entries that match none of its parameters are
+    an error for the command line's own params (`strict`) and skipped for other candidates."""
+    import fnmatch
+
+    from sysid.params import parse_params
+
+    extra = loop.params() if loop else ()
+    if not strict and overrides:
+        names = parse_params(structure.params, model, extra=extra).names
+        overrides = {k: v for k, v in overrides.items() if any(fnmatch.fnmatchcase(n, k) for n in names)}
+    return parse_params(structure.params, model, overrides=overrides, extra=extra)
+
+
+def _held_out_score(model, result, loop, logs, names, horizons, nthread) -> float:
+    from sysid.heldout import score_held_out
+
+    return score_held_out(model, result, loop, logs, names, horizons, nthread=nthread)["score"]
+
+
+def _held_out_horizons(text: str | None, held_out: "list[Log]") -> tuple[str, ...]:
+    """`--horizons` as given (checked against the held-out logs), or the default less the horizons
+    longer than the shortest held-out log."""
+    from sysid.validate import DEFAULT_HORIZONS, OPEN, check_horizons, parse_horizons
+
+    if text is not None:
+        horizons = parse_horizons(text)
+        check_horizons(horizons, held_out)
+        return horizons
+    shortest = min((log.duration for log in held_out), default=np.inf)
+    return tuple(h for h in DEFAULT_HORIZONS if h == OPEN or float(h) <= shortest)
+
+
+def _warn_held_out(extra: dict) -> None:
+    """Warn wherever the fit predicts held-out data worse than the initial model (validation, cv),
+    and when no candidate structure beats the initial model; the texts go to extra["held_out_warnings"]."""
+    from sysid.heldout import describe_worse
+
+    texts = []
+    if "validation" in extra:
+        texts += describe_worse(extra["validation"]["worse_than_initial"], where="validation")
+    if "cv" in extra:
+        texts += describe_worse(extra["cv"]["worse_than_initial"], where="cross-validation")
+    best = extra.get("structures", {}).get("ranking", [None])[0]
+    if best is not None and not best["score"] < best["score_initial"]:
+        texts.append(f"no candidate structure predicts held-out data better than the initial model (best {best['name']!r}: "
+                     f"{best['score']:.3g} vs {best['score_initial']:.3g} in noise units); keep the initial model's values")
+    shown = texts if len(texts) <= 12 else [*texts[:12], f"... and {len(texts) - 12} more held-out comparisons where the fit "
+                                                       f"predicts worse than the initial model (result.json)"]
+    for text in shown:
+        warnings.warn(text)
+    extra["held_out_warnings"] = texts
 
 
 def _delay_estimate(model: "mujoco.MjModel", logs: "list[Log]", param_set: "ParamSet",
@@ -358,9 +521,24 @@ def format_summary(summary: dict, truth: dict[str, float] | None = None) -> str:
         lines.append(f"delay estimated from the logs: {1e3 * summary['delay_estimate']['value']:.2f} ms")
     if "validation" in summary:
         val = summary["validation"]
-        for key, label in (("horizon", f"{val['horizon_s']:g} s windows"), ("open_loop", "open loop")):
+        for h, row in val["by_horizon"].items():
+            label = "open loop" if h == "open" else f"{h} s windows"
             lines.append(f"validation RMSE ({label}) " + ", ".join(
-                f"{k} {_fmt(val[f'rmse_{key}_initial'].get(k))} -> {_fmt(v)}" for k, v in val[f"rmse_{key}"].items()))
+                f"{k} {_fmt(row['initial'].get(k))} -> {_fmt(v)}" for k, v in row["fitted"].items())
+                + f"; score {row['score_initial']:.3g} -> {row['score_fitted']:.3g}")
+    if "cv" in summary:
+        cv = summary["cv"]
+        lines.append(f"cross-validation, {cv['k']} folds by {cv['split']} (held-out score in noise units, initial -> fitted, "
+                     f"mean +- spread over folds):")
+        for h, row in cv["by_horizon"].items():
+            label = "open loop" if h == "open" else f"{h} s windows"
+            lines.append(f"  {label}: {row['score_initial']:.3g} -> {row['score_fitted']:.3g} +- {row['score_fitted_std']:.2g}")
+    if "structures" in summary:
+        st = summary["structures"]
+        lines.append(f"candidate structures by held-out score ({st['by']}; initial model {st['ranking'][0]['score_initial']:.3g}):")
+        for row in st["ranking"]:
+            mark = "  <- chosen" if row["name"] == st["chosen"] else ""
+            lines.append(f"  {row['name']:<24} {row['score']:.4g}{mark}")
     return "\n".join(lines)
 
 

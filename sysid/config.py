@@ -39,19 +39,24 @@ class ConfigFile:
     run: dict[str, Any]
 
 
-def load_config(path: str | os.PathLike | None) -> ConfigFile:
-    """Read and validate a config file (None: the defaults). Raises UserError naming the file and key."""
-    if path is None:
-        return ConfigFile({}, {})
+def read_yaml(path: str | os.PathLike) -> Any:
+    """A YAML file's contents; a UserError naming the file (and line) when it cannot be read."""
     try:
         with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
+            return yaml.safe_load(f)
     except OSError as error:
-        raise UserError(f"{path}: cannot read the config file ({error.strerror})") from None
+        raise UserError(f"{path}: cannot read the file ({error.strerror})") from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
         raise UserError(f"{path}: not valid YAML{line}: {getattr(error, 'problem', error)}") from None
+
+
+def load_config(path: str | os.PathLike | None) -> ConfigFile:
+    """Read and validate a config file (None: the defaults). Raises UserError naming the file and key."""
+    if path is None:
+        return ConfigFile({}, {})
+    raw = read_yaml(path)
     if raw is None:
         return ConfigFile({}, {})
     if not isinstance(raw, dict):
@@ -68,7 +73,8 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
             run["horizons"] = tuple(float(h) for h in run["horizons"])
         except (TypeError, ValueError):
             raise UserError(f"{path}: 'horizons' must be a list of seconds, got {run['horizons']!r}") from None
-    for key, kind in (("max_windows", int), ("starts", int), ("seed", int), ("nthread", int), ("refine_states", bool), ("optimizer", str), ("optimizer_options", dict)):
+    for key, kind in (("max_windows", int), ("starts", int), ("shrink", (int, float)), ("seed", int), ("nthread", int), ("refine_states", bool), ("optimizer", str), ("optimizer_options", dict)):
         if key in run and run[key] is not None and not isinstance(run[key], kind):
-            raise UserError(f"{path}: '{key}' must be {kind.__name__}, got {run[key]!r}")
+            expected = "a number" if isinstance(kind, tuple) else kind.__name__
+            raise UserError(f"{path}: '{key}' must be {expected}, got {str(run[key])[:40]!r}")
     return ConfigFile(params, run)

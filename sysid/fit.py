@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import mujoco
@@ -58,7 +58,10 @@ class FitConfig:
       priors: Gaussian priors {name or glob: {mean, std}} in the parameters' units (`sysid.priors`):
         the fit becomes a MAP estimate.
       starts: independent fits from seeds seed, seed + 1, ...; the one with the lowest final loss on
-        the fitted logs is kept (for rugged losses, e.g. long open-loop horizons).
+        the fitted logs is kept (for rugged losses, e.g. long open-loop horizons), or the one `fit`'s
+        `choose` prefers (the lowest held-out error, when the fit has held-out data).
+      shrink: strength of the shrinkage toward the initial values (`sysid.priors`): 0 none; s > 0
+        makes moving every parameter across its whole range cost s times the initial misfit.
     """
 
     horizons: tuple[float, ...] = (0.25, 1.0)
@@ -71,6 +74,7 @@ class FitConfig:
     actuators: dict = dataclasses.field(default_factory=dict)
     priors: dict = dataclasses.field(default_factory=dict)
     starts: int = 1
+    shrink: float = 0.0
 
     def __post_init__(self):
         check_priors(self.priors)
@@ -82,6 +86,8 @@ class FitConfig:
             raise UserError(f"config: max_windows must be at least 1, got {self.max_windows}")
         if self.starts < 1:
             raise UserError(f"config: starts must be at least 1, got {self.starts}")
+        if isinstance(self.shrink, bool) or not isinstance(self.shrink, (int, float)) or not 0 <= self.shrink < np.inf:
+            raise UserError(f"config: shrink must be a number >= 0 (0: none), got {self.shrink!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +115,8 @@ class FitResult:
       gradient_steps: loss gradients evaluated through MJX (the mjx optimizer), else 0.
       starts: (seed, final loss) of every start when `FitConfig.starts` > 1; evaluations, steps and
         times then add up all starts.
+      at_bound: names of the parameters that ended at a bound of their search box.
+      warnings: the fit's warnings (each once), already issued through `warnings.warn`.
     """
 
     params: ParamSet
@@ -134,25 +142,47 @@ class FitResult:
     optimizer_reason: str = ""
     gradient_steps: int = 0
     starts: tuple[tuple[int, float], ...] = ()
+    at_bound: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+AT_BOUND = 1e-3  # a fitted value this close to a bound, in the unit box, is reported as at the bound
 
 
 def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig = FitConfig(), *, progress: bool = True,
-        loop: "ClosedLoop | None" = None) -> FitResult:
+        loop: "ClosedLoop | None" = None, choose: "Callable[[list[FitResult]], int] | None" = None,
+        quiet: bool = False) -> FitResult:
     """Fit `params` of `model` to `logs` under the multiple-shooting rollout loss.
 
-    `loop`: actuator models / residual dynamics run inside every rollout (`sysid.closedloop`); the
-    numbers of its models that are fitted must be in `params` (`loop.params()`).
+    Args:
+      loop: actuator models / residual dynamics run inside every rollout (`sysid.closedloop`); the
+        numbers of its models that are fitted must be in `params` (`loop.params()`).
+      choose: with several starts, picks the one to keep (index into the results), e.g. by held-out
+        error; default: the lowest final loss on the fitted logs.
+      quiet: collect the warnings in `FitResult.warnings` without issuing them (inner fits of a
+        cross-validation).
+    The kept start's warnings are issued once each, after all starts ran.
     """
+    results: list[FitResult] = []
     with single_threaded_blas():
-        if config.starts == 1:
-            return _fit(model, logs, params, config, progress=progress, loop=loop)
-        results: list[FitResult] = []
         for k in range(config.starts):
-            results.append(_fit(model, logs, params, dataclasses.replace(config, seed=config.seed + k), progress=progress, loop=loop))
-            logger.info("start %d/%d (seed %d): final loss %.6g", k + 1, config.starts, config.seed + k, results[-1].loss_final)
-            if results[-1].interrupted:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                r = _fit(model, logs, params, dataclasses.replace(config, seed=config.seed + k), progress=progress, loop=loop)
+            results.append(dataclasses.replace(r, warnings=tuple(dict.fromkeys(str(w.message) for w in caught))))
+            if config.starts > 1:
+                logger.info("start %d/%d (seed %d): final loss %.6g", k + 1, config.starts, config.seed + k, r.loss_final)
+            if r.interrupted:
                 break
-    best = min(results, key=lambda r: r.loss_final if np.isfinite(r.loss_final) else np.inf)
+    if choose is not None and len(results) > 1:
+        best = results[choose(results)]
+    else:
+        best = min(results, key=lambda r: r.loss_final if np.isfinite(r.loss_final) else np.inf)
+    if not quiet:
+        for message in best.warnings:
+            warnings.warn(message, stacklevel=2)
+    if config.starts == 1:
+        return best
     return dataclasses.replace(
         best, evaluations=sum(r.evaluations for r in results), sim_steps=sum(r.sim_steps for r in results),
         wall_time_s=sum(r.wall_time_s for r in results), rollout_time_s=sum(r.rollout_time_s for r in results),
@@ -170,6 +200,12 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     chain, reason = select_optimizers(config.optimizer, config.optimizer_options, model, params, closed_loop=loop is not None)
     logger.info("optimizer %s", reason)
     priors = Priors.from_config(config.priors, params)
+
+    def stage_priors(loss: ShootingLoss) -> Priors:
+        """The config's priors, plus the shrinkage scaled to this stage's initial misfit."""
+        if config.shrink <= 0:
+            return priors
+        return priors.with_shrink(config.shrink, params, loss.residuals(params.initial[None])[0])
     global_opts = [o for o in chain if not o.local]
     local_opts = [o for o in chain if o.local]
     if loop is not None:
@@ -192,7 +228,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
             bar.set_postfix(best_loss=f"{best:.4g}", refresh=False)
             history.append((offset + count, best, label))
 
-        objective = Objective(loss, refine_states=polish and config.refine_states, priors=priors, final=final,
+        objective = Objective(loss, refine_states=polish and config.refine_states, priors=stage_priors(loss), final=final,
                               on_evaluate=on_evaluate)
         running.append(objective)
         try:
@@ -237,22 +273,31 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
         r = last_outcome.residuals if last_outcome.residuals is not None else objective.residuals(x[None])[0]
         jac = last_outcome.jacobian if last_outcome.jacobian is not None else objective.jacobian(x, r)
     else:
-        objective = Objective(final, refine_states=config.refine_states, priors=priors)
+        objective = Objective(final, refine_states=config.refine_states, priors=stage_priors(final))
         x = objective.start(u)
         r = objective.residuals(x[None])[0]
         jac = objective.jacobian(x, r)
     unc = uncertainty(params, values, jac, r, objective.n_state, groups=objective.groups)
     for problem in unc.problems:
         warnings.warn(problem, stacklevel=3)
-    fitted_loss = float(np.mean(r**2))
-    if fitted_loss > POOR_FIT_LOSS and not interrupted:
-        # Residuals are in noise units, so a model that explains the logs scores about 1.
-        warnings.warn(f"the fitted loss is {fitted_loss:.3g}, about {fitted_loss:.0f}x what a model that explains the logs down to "
-                      f"their noise scores: the search may have ended in a wrong basin (try another --seed), or the model lacks "
-                      f"something the robot does (more parameters, an --actuator model)", stacklevel=3)
     simulated, ok = final.simulate(np.stack([params.initial, values]))
     simulated[~ok[:, final.windows.entry_window]] = np.nan
     losses = np.mean(((simulated - final.windows.entry_target) / final.windows.entry_sigma) ** 2, axis=1)
+    # The number tested is the printed "loss ... -> final": residuals are in noise units, so a model
+    # that explains the logs scores about 1.
+    if not losses[1] <= POOR_FIT_LOSS and not interrupted:
+        warnings.warn(f"the fitted loss is {losses[1]:.3g}, about {losses[1]:.0f}x what a model that explains the logs down to "
+                      f"their noise scores: the search may have ended in a wrong basin (try another --seed), or the model lacks "
+                      f"something the robot does (more parameters, an --actuator model)", stacklevel=3)
+    u_fit = params.to_unit(values)
+    at_bound = tuple(p.name for p, ui in zip(params, u_fit) if ui <= AT_BOUND or ui >= 1 - AT_BOUND)
+    for p, ui in zip(params, u_fit):
+        # A value at a lower bound of 0 (no friction, no delay) is a physical answer, not a warning.
+        if p.name in at_bound and not (ui <= AT_BOUND and p.lower == 0):
+            side, bound = ("lower", p.lower) if ui <= AT_BOUND else ("upper", p.upper)
+            warnings.warn(f"{p.name} ended at its {side} bound {bound:.4g}: the logs push it past the bound, which often means it "
+                          f"absorbs an effect the model lacks; check the value is physical, widen the bound in the config's params "
+                          f"if it is, or fix it (leave it out of --params)", stacklevel=3)
     sim.close()
     return FitResult(
         params=params,
@@ -277,4 +322,5 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
         rollout_calls=sim.calls,
         optimizer_reason=reason,
         gradient_steps=gradient_steps,
+        at_bound=at_bound,
     )

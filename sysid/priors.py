@@ -8,6 +8,12 @@ Each prior adds one residual (value - mean) / std to the objective's residual ve
 parameter's unit. Every optimizer, the Jacobian and the uncertainty see it like any other
 residual: the fit is the maximum a posteriori estimate, and a prior narrows the interval of a
 parameter that the data alone cannot identify.
+
+Shrinkage toward the starting model (`shrink` in the config, `--shrink`) is a prior of the same
+form on every parameter, in the search box u in [0, 1]^n: one residual w (u - u0) each, u0 the
+initial values. Its weight is scale-free: with strength s, moving every parameter across its
+whole range costs s times the stage's initial misfit (w^2 = s * sum(r0^2) / n), so one strength
+means the same on a short log and a long one (`Priors.with_shrink`).
 """
 
 from __future__ import annotations
@@ -55,10 +61,30 @@ class Priors:
     index: np.ndarray
     mean: np.ndarray
     std: np.ndarray
+    shrink_weight: float = 0.0
+    shrink_center: np.ndarray | None = None
+    params: ParamSet | None = None
 
     @classmethod
     def none(cls) -> Priors:
         return cls(np.zeros(0, int), np.zeros(0), np.zeros(0))
+
+    def with_shrink(self, strength: float, params: ParamSet, initial_residuals: np.ndarray) -> Priors:
+        """These priors plus shrinkage of strength `strength` toward params.initial.
+
+        Args:
+          strength: >= 0; 0 returns these priors unchanged.
+          initial_residuals: (m,) the stage's data residuals at the initial values (noise units);
+            entries of diverged windows are left out of the scale.
+        """
+        if strength <= 0 or not len(params):
+            return self
+        from sysid.loss import DIVERGED_RESIDUAL
+
+        r = np.asarray(initial_residuals, float)
+        r = r[np.isfinite(r) & (np.abs(r) < DIVERGED_RESIDUAL)]
+        weight = float(np.sqrt(strength * max(float(r @ r), 1.0) / len(params)))
+        return dataclasses.replace(self, shrink_weight=weight, shrink_center=params.to_unit(params.initial), params=params)
 
     @classmethod
     def from_config(cls, priors: Mapping[str, Mapping[str, float]], params: ParamSet) -> Priors:
@@ -76,8 +102,12 @@ class Priors:
         return cls(index, np.array([found[i][0] for i in index]), np.array([found[i][1] for i in index]))
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.index) + (len(self.shrink_center) if self.shrink_weight > 0 else 0)
 
     def residuals(self, values: np.ndarray) -> np.ndarray:
-        """(B, n) parameter values -> (B, k) prior residuals (value - mean) / std."""
-        return (np.atleast_2d(values)[:, self.index] - self.mean) / self.std
+        """(B, n) parameter values -> (B, k) prior residuals: (value - mean) / std, then the shrinkage's."""
+        values = np.atleast_2d(values)
+        r = (values[:, self.index] - self.mean) / self.std
+        if self.shrink_weight > 0:
+            r = np.concatenate([r, self.shrink_weight * (self.params.to_unit(values) - self.shrink_center)], axis=1)
+        return r

@@ -1,0 +1,217 @@
+"""Held-out error as what a fit reports and chooses by: folds, cross-validation, candidate structures.
+
+A fit that wins on its own logs proves little; what matters is prediction on runs it never saw.
+`sysid fit --cv K` splits the logs into K folds (leave-logs-out, or K contiguous time blocks of a
+single log), fits on each fold's training part and scores the fitted and the initial model on
+the held-out part at every horizon (`sysid.validate.validation_report`). Candidate structures
+(parameter sets, actuator models, horizons, shrinkage strengths: `--structures`, `--shrink auto`)
+are ranked by that held-out score, and the best one is fitted on all the data.
+
+The fitting itself is the caller's (`FitOne`): this module knows folds, scores and choices, not files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from sysid.data import Log
+from sysid.errors import UserError
+from sysid.validate import OPEN, selection_score, validation_report
+
+SHRINK_GRID = (0.0, 0.01, 0.1, 1.0)  # strengths `--shrink auto` chooses from (0: no shrinkage)
+MIN_FOLD_ROWS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Fold:
+    """One cross-validation fold.
+
+    Attributes:
+      train: the logs (or pieces of a log) the fold fits on.
+      held: the logs (or the block) it is scored on; `held_names` labels them.
+      split: "logs" (leave-logs-out) or "time" (contiguous blocks of one log).
+    """
+
+    train: tuple[Log, ...]
+    held: tuple[Log, ...]
+    held_names: tuple[str, ...]
+    split: str = "logs"
+
+
+@dataclasses.dataclass(frozen=True)
+class Structure:
+    """A candidate model structure: what is fitted and how.
+
+    Attributes:
+      name: its label in the ranking.
+      params: the `--params` text.
+      actuator: the `--actuator` text, or None.
+      run: FitConfig fields that differ from the base config (horizons, shrink, ...).
+    """
+
+    name: str
+    params: str
+    actuator: str | None = None
+    run: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+FitOne = Callable[..., tuple[Any, Any]]  # (structure, logs, *, quiet, choose=None) -> (FitResult, ClosedLoop | None)
+
+
+def make_folds(logs: Sequence[Log], names: Sequence[str], k: int) -> list[Fold]:
+    """K folds: by log when there are several logs (fold i holds out logs i, i + K, ...), else K
+    contiguous time blocks of the one log (fold i holds out block i and fits on the rest)."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise UserError(f"--cv {k!r}: the number of folds must be an integer of at least 2")
+    if len(logs) >= 2:
+        if k > len(logs):
+            raise UserError(f"--cv {k}: {len(logs)} logs make at most {len(logs)} folds (each fold holds out whole logs)")
+        return [Fold(tuple(log for j, log in enumerate(logs) if j % k != i), tuple(logs[i::k]), tuple(names[i::k]))
+                for i in range(k)]
+    log, name = logs[0], names[0]
+    edges = np.searchsorted(log.time, log.time[0] + log.duration * np.arange(k + 1) / k)
+    edges[-1] = len(log.time) - 1
+    folds = []
+    for i in range(k):
+        a, b = int(edges[i]), int(edges[i + 1])
+        if b - a + 1 < MIN_FOLD_ROWS:
+            raise UserError(f"--cv {k}: fold {i + 1} of {name} would hold {b - a + 1} rows ({log.duration / k:.3g} s); "
+                            f"use fewer folds or a longer log")
+        # Pieces share their boundary row, as `--val` does, so no row is lost between them.
+        train = tuple(piece for piece in (log.slice(0, a + 1), log.slice(b, len(log.time))) if len(piece.time) >= MIN_FOLD_ROWS)
+        if not train:
+            raise UserError(f"--cv {k}: fold {i + 1} of {name} leaves nothing to fit on")
+        folds.append(Fold(train, (log.slice(a, b + 1),), (f"{name} [{log.time[a] - log.time[0]:.3g}-{log.time[b] - log.time[0]:.3g} s]",), "time"))
+    return folds
+
+
+def score_held_out(model: mujoco.MjModel, result: Any, loop: Any, logs: Sequence[Log], names: Sequence[str],
+                   horizons: Sequence[str], *, nthread: int | None = None) -> dict:
+    """`validation_report` of a fit on held-out logs, plus its `score` (`selection_score`)."""
+    report = validation_report(model, result.params, result.params.initial, result.values, logs, horizon=result.horizon,
+                               nthread=nthread, names=names, loop=loop, horizons=horizons)
+    report["score"] = selection_score(report["by_horizon"])
+    report["score_initial"] = selection_score(report["by_horizon"], key="score_initial")
+    return report
+
+
+def cross_validate(fit_one: FitOne, structure: Structure, folds: Sequence[Fold], model: mujoco.MjModel,
+                   horizons: Sequence[str], *, nthread: int | None = None, progress: Callable[[str], None] | None = None) -> dict:
+    """result.json's `cv`: per fold the held-out error of the initial and fitted model at every
+    horizon, their mean and spread over folds, and every fold/log/horizon where the fit predicts
+    worse than the initial model."""
+    fold_reports = []
+    for i, fold in enumerate(folds):
+        if progress:
+            progress(f"cross-validation: {structure.name} fold {i + 1}/{len(folds)}")
+        result, loop = fit_one(structure, list(fold.train), quiet=True)
+        report = score_held_out(model, result, loop, fold.held, fold.held_names, horizons, nthread=nthread)
+        fold_reports.append({"held_out": list(fold.held_names), "by_horizon": report["by_horizon"], "score": report["score"],
+                             "score_initial": report["score_initial"], "worse_than_initial": report["worse_than_initial"],
+                             "params": dict(zip(result.params.names, map(float, result.values)))})
+    every = list(fold_reports[0]["by_horizon"])
+    summary = {}
+    for h in every:
+        per = [f["by_horizon"][h] for f in fold_reports]
+        signals = list(per[0]["fitted"])
+        summary[h] = {
+            "fitted": {s: float(np.mean([p["fitted"][s] for p in per])) for s in signals},
+            "initial": {s: float(np.mean([p["initial"][s] for p in per])) for s in signals},
+            "fitted_std": {s: float(np.std([p["fitted"][s] for p in per])) for s in signals},
+            "score_fitted": float(np.mean([p["score_fitted"] for p in per])),
+            "score_fitted_std": float(np.std([p["score_fitted"] for p in per])),
+            "score_initial": float(np.mean([p["score_initial"] for p in per])),
+        }
+    worse = [{"fold": i + 1, **w} for i, f in enumerate(fold_reports) for w in f["worse_than_initial"]]
+    return {"k": len(folds), "split": folds[0].split, "structure": structure.name, "folds": fold_reports,
+            "by_horizon": summary, "score": selection_score(summary), "score_initial": selection_score(summary, key="score_initial"),
+            "worse_than_initial": worse}
+
+
+def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: mujoco.MjModel, horizons: Sequence[str], *,
+                    folds: Sequence[Fold] | None = None, train: Sequence[Log] = (), held: Sequence[Log] = (),
+                    held_names: Sequence[str] = (), nthread: int | None = None,
+                    progress: Callable[[str], None] | None = None) -> tuple[int, list[dict], dict]:
+    """Score every candidate structure on held-out data; returns (index of the best, the ranking
+    [{name, params, actuator, run, score, score_initial[, cv]}] best first, {name: fit kept for reuse}).
+
+    With `folds`, each candidate's score is its cross-validated score; else each is fitted on
+    `train` and scored on `held` (and that fit is returned for reuse).
+    """
+    if folds is None and not held:
+        raise UserError("choosing among candidate structures needs held-out data: add --cv K, --val FRACTION or --val-log")
+    names = [s.name for s in structures]
+    if len(set(names)) != len(names):
+        raise UserError(f"candidate structures need unique names, got {names}")
+    rows, kept = [], {}
+    for s in structures:
+        cv = None
+        if folds is not None:
+            cv = cross_validate(fit_one, s, folds, model, horizons, nthread=nthread, progress=progress)
+            score, initial = cv["score"], cv["score_initial"]
+        else:
+            if progress:
+                progress(f"candidate {s.name}: fitting")
+            result, loop = fit_one(s, list(train), quiet=True)
+            report = score_held_out(model, result, loop, held, held_names, horizons, nthread=nthread)
+            score, initial = report["score"], report["score_initial"]
+            kept[s.name] = (result, loop)
+        rows.append({"name": s.name, "params": s.params, "actuator": s.actuator, "run": dict(s.run), "score": score,
+                     "score_initial": initial, **({"cv": cv} if cv is not None else {})})
+    order = sorted(range(len(rows)), key=lambda i: rows[i]["score"] if np.isfinite(rows[i]["score"]) else np.inf)
+    return order[0], [rows[i] for i in order], kept
+
+
+def shrink_structures(base: Structure, grid: Sequence[float] = SHRINK_GRID) -> list[Structure]:
+    """`--shrink auto`: the base structure at every shrinkage strength of the grid."""
+    return [dataclasses.replace(base, name=f"shrink {s:g}", run={**base.run, "shrink": float(s)}) for s in grid]
+
+
+def load_structures(path: str | os.PathLike, base: Structure, *, keys: Sequence[str]) -> list[Structure]:
+    """Read `--structures FILE`: a YAML list of candidates, each {name, params, actuator, FitConfig keys}.
+
+        candidates:
+          - {name: viscous, params: "damping"}
+          - {name: coulomb+viscous, params: "damping,frictionloss"}
+          - {name: short windows, params: "damping,frictionloss", horizons: [0.25, 0.5]}
+
+    A key a candidate leaves out takes the command line's value (`base`). `keys`: FitConfig fields.
+    """
+    from sysid.config import read_yaml
+
+    raw = read_yaml(path)
+    items = raw.get("candidates") if isinstance(raw, dict) else None
+    if not isinstance(items, list) or not items:
+        raise UserError(f"{path}: expected 'candidates:' with a list of {{name, params, ...}}")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise UserError(f"{path}: candidate {i + 1} must be a mapping with a 'name'")
+        unknown = sorted(set(item) - {"name", "params", "actuator", *keys})
+        if unknown:
+            raise UserError(f"{path}: candidate {item['name']!r}: unknown key(s) {', '.join(unknown)}; "
+                            f"allowed: name, params, actuator, {', '.join(keys)}")
+        params = item.get("params", base.params)
+        if not isinstance(params, str) or not params.strip():
+            raise UserError(f"{path}: candidate {item['name']!r}: 'params' must be text like \"damping,frictionloss\"")
+        run = {k: v for k, v in item.items() if k in keys}
+        out.append(Structure(item["name"], params, item.get("actuator", base.actuator), {**base.run, **run}))
+    return out
+
+
+def describe_worse(worse: Sequence[dict], *, where: str) -> list[str]:
+    """One warning per (log, horizon) where the fit predicts held-out data worse than the initial model."""
+    out = []
+    for w in worse:
+        span = "open loop" if w["horizon"] == OPEN else f"{w['horizon']} s windows"
+        fold = f" (fold {w['fold']})" if "fold" in w else ""
+        out.append(f"{where}{fold}: the fitted model predicts {w['log']} worse than the initial model over {span} "
+                   f"(score {w['fitted']:.3g} vs {w['initial']:.3g} in noise units); the fit may be compensating for something "
+                   f"the model lacks: try --shrink auto, fewer parameters, or --structures")
+    return out
