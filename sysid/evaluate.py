@@ -129,7 +129,8 @@ def _actuators(folder: pathlib.Path, model: mujoco.MjModel, files: Sequence) -> 
         items, options = [], {}
         for m in meta["models"]:
             kind = m["model"]
-            settings = dict(m["settings"])
+            # JSON has no inf: a null setting (e.g. max_current: inf, no limit) takes the model's default.
+            settings = {k: v for k, v in m["settings"].items() if v is not None}
             if kind == "net":
                 kind = f"net:{settings.pop('path')}"
             item = f"{kind}@{m['target']}"

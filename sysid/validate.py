@@ -61,6 +61,7 @@ def prediction_errors(model: mujoco.MjModel, params: ParamSet, values: np.ndarra
 
 
 OPEN = "open"
+WORSE_TOLERANCE = 0.02  # a fitted model more than 2% worse (score) than the initial one on a held-out log is reported
 DEFAULT_HORIZONS = ("0.5", "1", OPEN)
 
 
@@ -156,7 +157,7 @@ def validation_report(model: mujoco.MjModel, params: ParamSet, initial: np.ndarr
       horizons: further horizons as in `--horizons` ("0.5", "open"); every one (and the fit's) is in
         `by_horizon` {horizon: {"fitted": {signal: RMSE}, "initial": {...}}}.
     Returns also `worse_than_initial`: one entry {log, horizon, initial, fitted} (scores in noise
-    units) wherever the fitted model predicts a log worse than the initial one.
+    units) wherever the fitted model predicts a log more than WORSE_TOLERANCE worse than the initial one.
     """
     both = np.stack([values, initial])
     labels = list(names) if names is not None else [log.source for log in logs]
@@ -182,7 +183,7 @@ def validation_report(model: mujoco.MjModel, params: ParamSet, initial: np.ndarr
             if h == OPEN or h == fit_horizon:
                 per_log[label][f"rmse_{'open_loop' if h == OPEN else 'horizon'}"] = f_log
             f_score, i_score = score(f_log, scales), score(i_log, scales)
-            if not f_score <= i_score:  # NaN (diverged) counts as worse
+            if not f_score <= i_score * (1 + WORSE_TOLERANCE):  # NaN (diverged) counts as worse
                 worse.append({"log": label, "horizon": h, "initial": i_score, "fitted": f_score})
     report["per_log"] = per_log
     report["worse_than_initial"] = worse
