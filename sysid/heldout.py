@@ -84,7 +84,8 @@ def make_folds(logs: Sequence[Log], names: Sequence[str], k: int) -> list[Fold]:
             raise UserError(f"--cv {k}: fold {i + 1} of {name} would hold {b - a + 1} rows ({log.duration / k:.3g} s); "
                             f"use fewer folds or a longer log")
         # Pieces share their boundary row, as `--val` does, so no row is lost between them.
-        train = tuple(piece for piece in (log.slice(0, a + 1), log.slice(b, len(log.time))) if len(piece.time) >= MIN_FOLD_ROWS)
+        # (A piece too short is skipped before slicing: a Log needs 2 rows, the first and last folds leave 1.)
+        train = tuple(log.slice(i, j) for i, j in ((0, a + 1), (b, len(log.time))) if j - i >= MIN_FOLD_ROWS)
         if not train:
             raise UserError(f"--cv {k}: fold {i + 1} of {name} leaves nothing to fit on")
         folds.append(Fold(train, (log.slice(a, b + 1),), (f"{name} [{log.time[a] - log.time[0]:.3g}-{log.time[b] - log.time[0]:.3g} s]",), "time"))
