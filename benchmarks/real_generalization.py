@@ -164,7 +164,9 @@ def score_models(out: pathlib.Path, models: dict, fits: dict, logs: dict[str, pa
         by_ref[label] = evaluate(out / f"eval_ref_{label}", models, fits, list(logs.values()), map_path, reference=label)
     for loss in losses:
         loss["eval_warned"] = eval_warned(by_ref, "selected", loss, names[loss["case"]])
+    signals = list(next(iter(report["models"].values()))["rmse"][HORIZONS[0]])
     return {"rows": rows_from(report, names, signal=signal), "score_rows": rows_from(report, names, signal=None),
+            "signal_rows": {k: rows_from(report, names, signal=k) for k in signals},
             "losses": losses, "eval_wall_s": sum(r["wall_s"] for r in by_ref.values())}
 
 
@@ -309,17 +311,10 @@ def table(name: str, entry: dict) -> str:
                      + f"; fit wall time: selected {f['selected']['wall_s']:.0f} s, plain {f['plain']['wall_s']:.0f} s; "
                        f"evals {s['eval_wall_s']:.0f} s.")
         lines.append("")
-        labels = list(next(iter(s["rows"].values())))
-        lines.append("| held out | horizon | " + " | ".join(labels) + " |")
-        lines.append("|---|---|" + "---|" * len(labels))
-        for case, row in s["rows"].items():
-            for h in HORIZONS:
-                values = [row[k][h] for k in labels]
-                best = int(np.nanargmin([v if np.isfinite(v) else np.inf for v in values]))
-                cells = [f"{v:.4g}" if np.isfinite(v) else "diverged" for v in values]
-                cells[best] = f"**{cells[best]}**"
-                lines.append(f"| {case} | {h if h == 'open' else h + ' s'} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += markdown_rows(s["rows"])
+        signals = s.get("signal_rows", {})
+        for signal, rows in signals.items() if len(signals) > 1 else ():
+            lines += [f"{signal} RMSE:", ""] + markdown_rows(rows)
         for loss in s["losses"]:
             lines.append(f"- LOSS: {loss['case']}, {loss['horizon']} s: selected {loss['ours']:.4g} vs {loss['beaten_by']} "
                          f"{loss['other']:.4g}; sysid eval --reference {loss['beaten_by']} warned: "
@@ -330,6 +325,20 @@ def table(name: str, entry: dict) -> str:
                          + (f"; first: {w[0]}" if w else ""))
         lines.append("")
     return "\n".join(lines)
+
+
+def markdown_rows(rows: dict) -> list[str]:
+    """One markdown table: a row per (held-out case, horizon), a column per model; lowest in bold."""
+    labels = list(next(iter(rows.values())))
+    lines = ["| held out | horizon | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+    for case, row in rows.items():
+        for h in HORIZONS:
+            values = [row[k][h] for k in labels]
+            best = int(np.argmin([v if np.isfinite(v) else np.inf for v in values]))
+            cells = [f"{v:.4g}" if np.isfinite(v) else "diverged" for v in values]
+            cells[best] = f"**{cells[best]}**"
+            lines.append(f"| {case} | {h if h == 'open' else h + ' s'} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 RUNNERS = {"dfki": run_dfki, "bam": run_bam, "ini": run_ini}
