@@ -48,7 +48,8 @@ REAL = REPO.parent / "shared" / "data" / "real"
 OUT = REPO / "benchmarks" / "out" / "real_generalization"
 RESULTS = REPO / "benchmarks" / "out" / "real_generalization.json"
 HORIZONS = ("0.5", "1", "open")
-FITS = ("selected", "plain")  # our two fits; "selected" is the chosen model
+FITS = ("selected", "plain")
+REUSE = False  # --reuse: keep fits already done by the same command  # our two fits; "selected" is the chosen model
 
 DFKI_RUNS = ["control_method_ddp", "control_method_direct_collocation", "control_method_ilqr",
              "control_method_pd/1nm_torque_limited_swingup_failure", "control_method_sac"]
@@ -80,8 +81,16 @@ def sysid(args: list[str], log_file: pathlib.Path) -> float:
 
 
 def fit(out: pathlib.Path, base: list[str], extra: list[str]) -> dict:
-    """`sysid fit BASE EXTRA --out OUT`; result.json's warnings, chosen structure and wall time."""
-    seconds = sysid(["fit", *base, *extra, "--out", rel(out), "--quiet"], out.with_suffix(".txt"))
+    """`sysid fit BASE EXTRA --out OUT`; result.json's warnings, chosen structure and wall time. A fit
+    already in OUT from the same command is reused (`--reuse`)."""
+    args = ["fit", *base, *extra, "--out", rel(out), "--quiet"]
+    done = out.with_suffix(".txt")
+    text = done.read_text() if done.is_file() else ""
+    if REUSE and (out / "result.json").is_file() and text.startswith(f"$ sysid {' '.join(args)}\n") and "\nwall_s " in text:
+        seconds = float(text.rsplit("\nwall_s ", 1)[1])
+    else:
+        seconds = sysid(args, done)
+        done.write_text(done.read_text() + f"\nwall_s {seconds}")
     result = json.loads((out / "result.json").read_text())
     return {"command": "sysid fit " + " ".join([*base, *extra, "--out", rel(out)]), "wall_s": seconds,
             "params": {k: v["value"] for k, v in result["params"].items()},
@@ -347,7 +356,10 @@ RUNNERS = {"dfki": run_dfki, "bam": run_bam, "ini": run_ini}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=sorted(RUNNERS), action="append", help="run only this dataset (repeatable)")
+    parser.add_argument("--reuse", action="store_true", help="reuse fits already in the output folder from the same command")
     args = parser.parse_args()
+    global REUSE
+    REUSE = args.reuse
     if not REAL.is_dir():
         sys.exit(f"no real data at {REAL}")
     for name in args.only or list(RUNNERS):
