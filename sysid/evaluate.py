@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import pathlib
 from collections.abc import Sequence
@@ -129,7 +130,8 @@ def _actuators(folder: pathlib.Path, model: mujoco.MjModel, files: Sequence) -> 
         items, options = [], {}
         for m in meta["models"]:
             kind = m["model"]
-            settings = dict(m["settings"])
+            # sysid.io writes inf (e.g. no current limit) as null; a setting is never NaN.
+            settings = {k: math.inf if v is None else v for k, v in m["settings"].items()}
             if kind == "net":
                 kind = f"net:{settings.pop('path')}"
             item = f"{kind}@{m['target']}"
