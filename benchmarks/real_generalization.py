@@ -329,6 +329,8 @@ def table(name: str, entry: dict) -> str:
         lines += markdown_rows(s["rows"])
         signals = s.get("signal_rows", {})
         for signal, rows in signals.items() if len(signals) > 1 else ():
+            if entry["signal"].startswith(signal + " "):
+                continue  # the table above
             lines += [f"{signal} RMSE:", ""] + markdown_rows(rows)
         for loss in s["losses"]:
             lines.append(f"- LOSS: {loss['case']}, {loss['horizon']} s: selected {loss['ours']:.4g} vs {loss['beaten_by']} "
@@ -363,7 +365,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=sorted(RUNNERS), action="append", help="run only this dataset (repeatable)")
     parser.add_argument("--reuse", action="store_true", help="reuse fits already in the output folder from the same command")
+    parser.add_argument("--tables", action="store_true", help="print the tables of the last runs (no fitting)")
     args = parser.parse_args()
+    if args.tables:
+        results = json.loads(RESULTS.read_text())
+        for name in args.only or [k for k in RUNNERS if k in results]:
+            print(table(name, results[name]) + f"\n{name}: {results[name]['wall_s']:.0f} s in all\n")
+        return
     global REUSE
     REUSE = args.reuse
     if not REAL.is_dir():
