@@ -324,7 +324,7 @@ def table(name: str, entry: dict) -> str:
     lines = [f"### {name}: {entry['signal']} on held-out trajectory types (lower is better; lowest in bold)", ""]
     for split, s in entry["splits"].items():
         f = s["fits"]
-        lines.append(f"Fit on {split}. Chosen structure: {f['selected']['structure']!r}"
+        lines.append(f"Fit on {split.removeprefix('fit on ')}. Chosen structure: {f['selected']['structure']!r}"
                      + (f", shrink {f['selected']['shrink']}" if f["selected"]["shrink"] is not None else "")
                      + "; fit wall time: " + ", ".join(f"{k} {v['wall_s']:.0f} s" for k, v in f.items())
                      + f"; evals {s['eval_wall_s']:.0f} s.")
