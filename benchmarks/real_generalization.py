@@ -16,14 +16,15 @@ runs the commands and gathers their JSON into one table.
 Two fits per split: "plain", the command without held-out options, and "selected", the same
 command with `--cv 2 --structures datasets/<robot>/structures.yaml` (DFKI, BAM: candidate
 structures ranked by cross-validated held-out error on the training logs only) or `--cv 2
---shrink auto` (INI). Columns of the tables: both fits, the nominal MJCF (the untuned starting
+--shrink auto` (INI, both fits on the lighter fit_heldout.yaml; the plain fit with fit.yaml is a third
+column). DFKI adds a `--cv 2 --shrink auto --starts 1` column. Columns of the tables: both fits, the nominal MJCF (the untuned starting
 model) and each published reference set converted to MJCF as in real_dfki_pendulum.py,
 real_bam_xl330.py and real_ini_cartpole.py; the references are written as MJCF files under
 benchmarks/out/real_generalization/<robot>/ so `sysid eval --model LABEL=FILE` scores them. Scores:
 `sysid eval --horizons 0.5,1,open` (RMSE of each signal over windows from the logged state; open:
 the whole run from its first state).
 
-    .venv/bin/python benchmarks/real_generalization.py [--only dfki|bam|ini]
+    .venv/bin/python benchmarks/real_generalization.py [--only dfki|bam|ini] [--reuse] [--tables]
 
 Writes benchmarks/out/real_generalization/ (fits, evals, MJCFs) and
 benchmarks/out/real_generalization.json (merged per dataset), and prints markdown tables.
