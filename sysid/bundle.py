@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import mujoco
 import numpy as np
 
-from sysid import io
+from sysid import io, native
 from sysid.errors import UserError
 from sysid.model import load_model
 from sysid.params import AXES, KINDS, Param, ParamSet
@@ -186,6 +186,10 @@ def load_bundle(source: str | os.PathLike | Bundle) -> Bundle:
     randomization = load_randomization(path / "randomization.yaml")
     model_path = path / randomization.model
     model = load_model(model_path)
+    if "delay" in randomization.params:
+        # calibrated.xml carries the fitted delay natively (sysid.native); the bundle draws it and the
+        # caller applies it (held_controls), so the model keeps only the actuators' own delays.
+        native.strip_delay(model, randomization.params["delay"].centre)
     params = ParamSet([_param(name, d.centre, d.lower, d.upper, model, path / "randomization.yaml")
                        for name, d in randomization.params.items() if name != "delay"])
     actuators: tuple[pathlib.Path, ...] = ()

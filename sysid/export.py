@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import mujoco
 import numpy as np
 
-from sysid import io, mjcf, report
+from sysid import io, mjcf, native, report
 from sysid.fit import FitConfig, FitResult
-from sysid.params import KINDS
+from sysid.params import KINDS, ParamSet
 from sysid.version import __version__
 
 
@@ -24,11 +24,14 @@ def calibrated_xml(model_path: str | os.PathLike, model: mujoco.MjModel, result:
     The user's file is patched in place (`sysid.mjcf`), so every other number keeps its exact
     text; the patched text must compile to the fitted model (every array of MjModel within
     1e-9), else it falls back to MjSpec.to_xml with a warning, since that rounds every number
-    to 6 digits. Asset folders become absolute so the file loads from any output folder. The
-    fitted delay lives in result.json (sysid's simulator applies it), not in the model.
+    to 6 digits. Asset folders become absolute so the file loads from any output folder. A
+    fitted delay is written as MuJoCo's native actuator delay (`sysid.native`), with a warning
+    when it is below one timestep (MuJoCo then applies one whole step).
     """
-    expected = copy.copy(model)
-    result.params.write(expected, result.values, mujoco.MjData(expected))
+    expected = fitted_model(model_path, model, result.params, result.values)
+    delay = _fitted_delay(result.params, result.values)
+    if native.delay_mismatch(model, delay):
+        warnings.warn(f"calibrated.xml: {native.delay_mismatch(model, delay)}", stacklevel=2)
     try:
         xml = mjcf.patch_mjcf(model_path, model, result.params, result.values)
         mismatch = _mismatch(_compile(xml), expected, rtol=1e-9)
@@ -43,11 +46,29 @@ def calibrated_xml(model_path: str | os.PathLike, model: mujoco.MjModel, result:
             if not os.path.isabs(folder):
                 setattr(spec, attr, str(base / folder))
         result.params.write_spec(spec, model, result.values)
+        if delay > 0:
+            native.set_spec_delay(spec, model, delay)
         xml = spec.to_xml()
         mismatch = _mismatch(_compile(xml), expected, rtol=1e-5, atol=1e-6)
         if mismatch:
             raise RuntimeError(f"export bug: the calibrated model differs from the fitted model in {mismatch}")
     return f"<!-- {provenance} -->\n{xml}"
+
+
+def fitted_model(model_path: str | os.PathLike, model: mujoco.MjModel, params: ParamSet, values: np.ndarray) -> mujoco.MjModel:
+    """The model calibrated.xml compiles to: `model` (compiled from `model_path`) with (n,) `values`
+    written in, a fitted delay as MuJoCo's actuator delay (recompiled: the history buffer is new)."""
+    delay = _fitted_delay(params, values)
+    if delay > 0:
+        out = native.with_delay(model, mujoco.MjSpec.from_file(str(model_path)), delay)
+    else:
+        out = copy.copy(model)
+    params.write(out, values, mujoco.MjData(out))
+    return out
+
+
+def _fitted_delay(params: ParamSet, values: np.ndarray) -> float:
+    return 0.0 if params.delay_index is None else float(values[params.delay_index])
 
 
 def _compile(xml: str) -> mujoco.MjModel:

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 import mujoco
 import numpy as np
 
+from sysid import native
 from sysid.params import KINDS, Param, ParamSet
 
 ASSET_DIRS = ("meshdir", "texturedir", "assetdir")
@@ -29,7 +30,8 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
 
     Relative asset folders and include files become absolute, so the result loads from any folder.
     `model` is the compiled input; bodies with fitted mass, inertia or centre of mass get an
-    explicit <inertial> holding their compiled inertial with the fitted values in.
+    explicit <inertial> holding their compiled inertial with the fitted values in. A fitted delay
+    becomes MuJoCo's actuator delay on every actuator (`sysid.native`).
     """
     path = pathlib.Path(model_path).resolve()
     try:
@@ -41,6 +43,7 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
     bodies_done: set[str] = set()
     for p in params:
         if p.kind == "delay":
+            _write_delay(root, model, float(values[params.names.index(p.name)]))
             continue
         element = KINDS[p.kind].element
         if element == "joint":
@@ -127,6 +130,18 @@ def _write_actuator(root: ET.Element, model: mujoco.MjModel, p: Param, value: fl
         element.set("biasprm", " ".join(map(_fmt, bias)))
     else:
         raise PatchError(f"cannot write {p.kind} into a <{element.tag}> actuator")
+
+
+def _write_delay(root: ET.Element, model: mujoco.MjModel, delay: float) -> None:
+    if delay <= 0:
+        return
+    for a, (nsample, total) in enumerate(native.delay_settings(model, delay)):
+        element = _actuator(root, model.actuator(a).name) if model.actuator(a).name else None
+        if element is None:
+            raise PatchError(f"actuator {a} has no name: the delay cannot be written into its element")
+        element.set("nsample", str(nsample))
+        element.set("interp", "linear")
+        element.set("delay", _fmt(total))
 
 
 def _absolute_paths(root: ET.Element, base: pathlib.Path) -> None:
