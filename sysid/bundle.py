@@ -31,7 +31,7 @@ import numpy as np
 from sysid import io, native
 from sysid.errors import UserError
 from sysid.model import load_model
-from sysid.params import AXES, KINDS, Param, ParamSet
+from sysid.params import KINDS, PARTS, Param, ParamSet
 from sysid.randomization import Randomization, from_result, load_randomization
 from sysid.version import __version__
 
@@ -205,12 +205,12 @@ def _param(name: str, centre: float, lower: float, upper: float, model: mujoco.M
     """The `Param` that `ParamSet.write` needs for a canonical name (KIND@TARGET[.axis])."""
     kind, _, target = name.partition("@")
     index = 0
-    if kind == "com":
-        target, _, axis = target.rpartition(".")
-        index = AXES.find(axis)
+    stem, _, suffix = target.rpartition(".")
+    if stem and suffix in PARTS.get(kind, ()):  # com@BODY.x, forcerange@A.lo
+        target, index = stem, PARTS[kind].index(suffix) + (kind != "com")
     element = KINDS[kind].element if kind in KINDS else None
     try:
-        if element is None or element == "global" or index < 0:
+        if element is None or element == "global" or (kind == "com" and target == name.partition("@")[2]):
             raise KeyError(name)
         getattr(model, element)(target)
     except KeyError:

@@ -8,6 +8,7 @@ that the patched file compiles to exactly the fitted model.
 
 from __future__ import annotations
 
+import copy
 import os
 import pathlib
 import xml.etree.ElementTree as ET
@@ -40,6 +41,9 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
         raise PatchError(f"cannot parse {path}: {error}") from None
     root = tree.getroot()
     _absolute_paths(root, path.parent)
+    fitted = copy.copy(model)
+    params.write(fitted, values, mujoco.MjData(fitted))
+    native_kinds: dict[str, set[str]] = {}  # actuator -> its fitted kinds other than gear
     bodies_done: set[str] = set()
     for p in params:
         if p.kind == "delay":
@@ -51,8 +55,15 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
         elif element == "body" and p.target not in bodies_done:
             _write_inertial(root, model, params, values, p.target)
             bodies_done.add(p.target)
+        elif element == "actuator" and p.kind == "gear":
+            _write_gear(root, model, p, float(values[params.names.index(p.name)]))
         elif element == "actuator":
-            _write_actuator(root, model, p, float(values[params.names.index(p.name)]))
+            native_kinds.setdefault(p.target, set()).add(p.kind)
+    for name, kinds in native_kinds.items():
+        try:
+            native.patch_element(_actuator(root, name), fitted, model.actuator(name).id, kinds)
+        except ValueError as error:
+            raise PatchError(f"actuator {name!r}: {error}") from None
     text = path.read_text(encoding="utf-8")
     start = text.find(f"<{root.tag}")
     prolog = text[:start] if start > 0 else ""  # XML declaration and comments before the root element
@@ -111,25 +122,10 @@ def _write_inertial(root: ET.Element, model: mujoco.MjModel, params: ParamSet, v
     body.insert(index, inertial)
 
 
-def _write_actuator(root: ET.Element, model: mujoco.MjModel, p: Param, value: float) -> None:
-    element = _actuator(root, p.target)
-    a = model.actuator(p.target).id
-    if p.kind == "gear":
-        gear = model.actuator_gear[a].copy()
-        gear[0] = value
-        element.set("gear", " ".join(map(_fmt, gear)))
-    elif element.tag == "position":
-        element.set(p.kind, _fmt(value))
-    elif element.tag == "general":
-        gain, bias = model.actuator_gainprm[a].copy(), model.actuator_biasprm[a].copy()
-        if p.kind == "kp":
-            gain[0], bias[1] = value, -value
-        else:
-            bias[2] = -value
-        element.set("gainprm", " ".join(map(_fmt, gain)))
-        element.set("biasprm", " ".join(map(_fmt, bias)))
-    else:
-        raise PatchError(f"cannot write {p.kind} into a <{element.tag}> actuator")
+def _write_gear(root: ET.Element, model: mujoco.MjModel, p: Param, value: float) -> None:
+    gear = model.actuator_gear[model.actuator(p.target).id].copy()
+    gear[0] = value
+    _actuator(root, p.target).set("gear", " ".join(map(_fmt, gear)))
 
 
 def _write_delay(root: ET.Element, model: mujoco.MjModel, delay: float) -> None:

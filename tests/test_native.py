@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import types
 
 import mujoco
 import numpy as np
 import pytest
-from conftest import make_log, truth_model  # noqa: F401  (fixture)
+from conftest import DERIVED_FIELDS, changed_fields, make_log, truth_model  # noqa: F401  (fixture)
 
+from sysid import native
+from sysid.errors import UserError
 from sysid.export import calibrated_xml
 from sysid.params import parse_params
 from sysid.track import bind_log
@@ -90,3 +93,90 @@ PENDULUM_SPEC = """\
   </actuator>
 </mujoco>
 """
+
+
+NATIVE_XML = """\
+<mujoco model="native">
+  <option timestep="0.002" integrator="implicitfast"/>
+  <worldbody>
+    <body name="upper" pos="0 0 1">
+      <joint name="shoulder" axis="0 1 0"/>
+      <inertial pos="0 0 -0.2" mass="1.0" diaginertia="0.01 0.01 0.001"/>
+      <body name="fore" pos="0 0 -0.4">
+        <joint name="elbow" axis="0 1 0"/>
+        <inertial pos="0 0 -0.2" mass="0.5" diaginertia="0.005 0.005 0.001"/>
+        <body name="hand" pos="0 0 -0.4">
+          <joint name="wrist" axis="0 1 0"/>
+          <inertial pos="0 0 -0.05" mass="0.2" diaginertia="0.001 0.001 0.001"/>
+        </body>
+      </body>
+    </body>
+  </worldbody>
+  <actuator>
+    <motor name="m" joint="shoulder" forcerange="-2 2" ctrlrange="-3 3"/>
+    <pid name="p" joint="elbow" kp="20" kv="1" ki="5" imax="0.5" input="pos"/>
+    <dcmotor name="dc" joint="wrist" motorconst="0.05" resistance="1.5" input="ff" controller="0 0 0 0 0 12" saturation="0.8 0 0"/>
+    <position name="s" joint="wrist" kp="10" kv="0.5"/>
+  </actuator>
+</mujoco>
+"""
+
+# The MjModel arrays each native kind writes.
+NATIVE_FIELDS = {
+    "forcerange": {"actuator_forcerange"}, "ctrlrange": {"actuator_ctrlrange"}, "kp": {"actuator_gainprm", "actuator_biasprm"},
+    "kv": {"actuator_biasprm"}, "ki": {"actuator_gainprm"}, "imax": {"actuator_dynprm"}, "resistance": {"actuator_gainprm"},
+    "motorconst": {"actuator_gainprm"}, "vmax": {"actuator_gainprm"}, "com": {"body_ipos"},
+}
+
+
+@pytest.fixture
+def native_path(tmp_path):
+    path = tmp_path / "native.xml"
+    path.write_text(NATIVE_XML)
+    return path
+
+
+@pytest.mark.parametrize("text, names", [
+    ("forcerange", ["forcerange@m", "forcerange@dc"]),
+    ("forcerange@m.lo,ctrlrange@m.hi", ["forcerange@m.lo", "ctrlrange@m.hi"]),
+    ("kp,kv", ["kp@p", "kp@dc", "kp@s", "kv@p", "kv@s"]),
+    ("ki,imax", ["ki@p", "imax@p"]),
+    ("resistance,motorconst,vmax", ["resistance@dc", "motorconst@dc", "vmax@dc"]),
+    ("com@fore.z,com@upper.x", ["com@fore.z", "com@upper.x"]),
+])
+def test_native_kinds_are_written_into_the_model_and_into_calibrated_xml(native_path, tmp_path, text, names):
+    model = mujoco.MjModel.from_xml_path(str(native_path))
+    overrides = {"kp@dc": {"initial": 5.0}}  # the dcmotor's controller has no kp yet
+    ps = parse_params(text, model, overrides=overrides if "kp" in text else None)
+    assert ps.names == names
+    values = ps.from_unit(np.full(len(ps), 0.7))
+    assert not np.allclose(values, ps.initial)
+    xml = calibrated_xml(native_path, model, types.SimpleNamespace(params=ps, values=values), provenance="t")
+    (tmp_path / "calibrated.xml").write_text(xml)
+    compiled = mujoco.MjModel.from_xml_path(str(tmp_path / "calibrated.xml"))
+    expected = copy.copy(model)
+    ps.write(expected, values, mujoco.MjData(expected))
+    assert changed_fields(compiled, expected, rtol=1e-9, atol=1e-12) == set()
+    moved = changed_fields(compiled, model, rtol=1e-9, atol=1e-12)
+    assert moved - DERIVED_FIELDS == set().union(*(NATIVE_FIELDS[p.kind] for p in ps))
+    for p, v in zip(ps, values):  # each value reads back from the compiled model
+        if p.kind != "com":
+            assert native.read(compiled, compiled.actuator(p.target).id, p.kind, p.index) == pytest.approx(v, rel=1e-12)
+
+
+def test_a_fitted_torque_limit_clips_the_simulated_force(native_path):
+    model = mujoco.MjModel.from_xml_path(str(native_path))
+    ps = parse_params("forcerange@m", model)
+    data = mujoco.MjData(model)
+    ps.write(model, np.array([0.7]), data)
+    data.ctrl[0] = 2.5
+    mujoco.mj_forward(model, data)
+    assert data.actuator_force[0] == pytest.approx(0.7)
+
+
+def test_a_range_the_actuator_lacks_needs_an_initial_value(native_path):
+    model = mujoco.MjModel.from_xml_path(str(native_path))
+    with pytest.raises(UserError, match=r"forcerange@p: the actuator has no forcerange to start from; set params"):
+        parse_params("forcerange@p", model)
+    ps = parse_params("forcerange@p", model, overrides={"forcerange@p": {"initial": 3.0}})
+    assert (ps[0].initial, ps[0].lower, ps[0].upper) == (3.0, pytest.approx(0.3), pytest.approx(30.0))
