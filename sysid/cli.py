@@ -273,7 +273,12 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
         if value is not None:
             run[key] = value
     config = FitConfig(**run)
-    model = load_model(model_path)
+    if config_file.convert:  # actuators turned into MuJoCo dcmotor / pid ones (sysid.native)
+        from sysid.mjcf import converted_model
+
+        model = converted_model(model_path, config_file.convert)[0]
+    else:
+        model = load_model(model_path)
     logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in log_paths]
     val_logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in val_log_paths]
     if trim_idle:
@@ -305,7 +310,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
     if loop is not None:
         extra["actuator_models"] = ["actuators.json"]  # `sysid export` copies the files listed here
     summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=config,
-                            extra=extra)
+                            extra=extra, conversions=config_file.convert)
     if loop is not None:
         from actuator_models.commands import write_actuators
 

@@ -12,11 +12,13 @@ import copy
 import os
 import pathlib
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 
 import mujoco
 import numpy as np
 
 from sysid import native
+from sysid.errors import UserError
 from sysid.params import KINDS, Param, ParamSet
 
 ASSET_DIRS = ("meshdir", "texturedir", "assetdir")
@@ -26,21 +28,17 @@ class PatchError(Exception):
     """The MJCF cannot be patched in place (element in an included file, unsupported form)."""
 
 
-def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: ParamSet, values: np.ndarray) -> str:
+def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: ParamSet, values: np.ndarray,
+               conversions: Sequence[native.Conversion] = ()) -> str:
     """The text of `model_path` with (n,) `values` written into the fitted elements.
 
     Relative asset folders and include files become absolute, so the result loads from any folder.
     `model` is the compiled input; bodies with fitted mass, inertia or centre of mass get an
     explicit <inertial> holding their compiled inertial with the fitted values in. A fitted delay
-    becomes MuJoCo's actuator delay on every actuator (`sysid.native`).
+    becomes MuJoCo's actuator delay on every actuator (`sysid.native`). `conversions` turn
+    actuators into dcmotor / pid ones first (`model` is then the converted model).
     """
-    path = pathlib.Path(model_path).resolve()
-    try:
-        tree = ET.parse(path, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))
-    except ET.ParseError as error:
-        raise PatchError(f"cannot parse {path}: {error}") from None
-    root = tree.getroot()
-    _absolute_paths(root, path.parent)
+    root = _converted_root(model_path, conversions)
     fitted = copy.copy(model)
     params.write(fitted, values, mujoco.MjData(fitted))
     native_kinds: dict[str, set[str]] = {}  # actuator -> its fitted kinds other than gear
@@ -64,9 +62,44 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
             native.patch_element(_actuator(root, name), fitted, model.actuator(name).id, kinds)
         except ValueError as error:
             raise PatchError(f"actuator {name!r}: {error}") from None
-    text = path.read_text(encoding="utf-8")
+    return _text(model_path, root)
+
+
+def converted_model(model_path: str | os.PathLike, conversions: Sequence[native.Conversion]) -> tuple[mujoco.MjModel, str]:
+    """The model of `model_path` with actuators turned into dcmotor / pid ones, and its MJCF text.
+    Raises UserError naming the actuator when one is missing or the result does not compile."""
+    if not os.path.isfile(model_path):
+        raise UserError(f"{model_path}: model file not found")
+    try:
+        text = _text(model_path, _converted_root(model_path, conversions))
+    except PatchError as error:
+        raise UserError(f"config: convert: {error}") from None
+    try:
+        return mujoco.MjModel.from_xml_string(text), text
+    except ValueError as error:
+        message = " ".join(str(error).split())
+        raise UserError(f"config: convert: the converted model does not compile: {message}") from None
+
+
+def _converted_root(model_path: str | os.PathLike, conversions: Sequence[native.Conversion]) -> ET.Element:
+    """The parsed MJCF with absolute asset paths and the conversions applied."""
+    path = pathlib.Path(model_path).resolve()
+    try:
+        tree = ET.parse(path, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))
+    except ET.ParseError as error:
+        raise PatchError(f"cannot parse {path}: {error}") from None
+    root = tree.getroot()
+    _absolute_paths(root, path.parent)
+    for conversion in conversions:
+        native.convert_element(_actuator(root, conversion.actuator), conversion)
+    return root
+
+
+def _text(model_path: str | os.PathLike, root: ET.Element) -> str:
+    """`root` as MJCF text, after the original file's prolog (XML declaration, comments)."""
+    text = pathlib.Path(model_path).read_text(encoding="utf-8")
     start = text.find(f"<{root.tag}")
-    prolog = text[:start] if start > 0 else ""  # XML declaration and comments before the root element
+    prolog = text[:start] if start > 0 else ""
     return prolog + ET.tostring(root, encoding="unicode") + "\n"
 
 

@@ -17,10 +17,15 @@ first command was held.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import xml.etree.ElementTree as ET
+from typing import Any, Literal
 
 import mujoco
 import numpy as np
+
+from sysid.errors import UserError
 
 LINEAR = 1  # mjs / MjModel interp code of "linear"
 
@@ -218,3 +223,81 @@ def patch_element(element, fitted: mujoco.MjModel, a: int, kinds: set[str]) -> N
             element.set("controller", fmt(gain[4], gain[5], gain[6], dyn[7], dyn[8], gain[7]))
         else:
             raise ValueError(f"cannot write {kind} into a <{tag}> actuator")
+
+
+# ---- turning a plain actuator into a dcmotor or pid one for the fit (config `convert:`) ------------
+COMMON_ATTRS = {"name", "class", "group", "nsample", "interp", "delay", "ctrllimited", "ctrlrange", "lengthrange", "gear",
+                "damping", "armature", "cranklength", "joint", "jointinparent", "tendon", "cranksite", "slidersite", "site",
+                "refsite", "user"}
+OWN_ATTRS = {  # the attributes each converted element may state (MuJoCo's XML reference)
+    "dcmotor": {"motorconst", "resistance", "nominal", "saturation", "inductance", "cogging", "controller", "input", "lugre",
+                "thermal"},
+    "pid": {"kp", "kv", "dampratio", "ki", "imax", "slewmax", "input", "forcelimited", "forcerange", "posrange", "velrange",
+            "ffrange", "inheritrange"},
+}
+DEFAULT_INPUT = {"motor": "ff", "position": "pos"}  # the logged command keeps its meaning: a torque, a position target
+
+
+@dataclasses.dataclass(frozen=True)
+class Conversion:
+    """One actuator turned into a MuJoCo dcmotor or pid for the fit.
+
+    Attributes:
+      actuator: the actuator's name in the input model.
+      to: "dcmotor" or "pid".
+      attrs: (attribute, text) pairs of the new element, e.g. ("motorconst", "0.05"), as in MuJoCo's
+        XML reference; `input` defaults to "ff" for a <motor> (the command stays a torque) and "pos"
+        for a <position> (a position target).
+    """
+
+    actuator: str
+    to: Literal["dcmotor", "pid"]
+    attrs: tuple[tuple[str, str], ...]
+
+    def __post_init__(self):
+        if self.to not in OWN_ATTRS:
+            raise UserError(f"config: convert.{self.actuator}.to must be dcmotor or pid, got {self.to!r}")
+        unknown = sorted({k for k, _ in self.attrs} - OWN_ATTRS[self.to])
+        if unknown:
+            raise UserError(f"config: convert.{self.actuator}: {', '.join(unknown)} is not an attribute of <{self.to}>; "
+                            f"allowed: {', '.join(sorted(OWN_ATTRS[self.to]))}")
+
+    def as_dict(self) -> dict:
+        return {"to": self.to, **dict(self.attrs)}
+
+
+def parse_conversions(raw: Any, source: str) -> tuple[Conversion, ...]:
+    """The config's `convert:` mapping {ACTUATOR: {to: dcmotor | pid, ATTRIBUTE: value, ...}} as Conversions;
+    a value is a number, a list of numbers or a string (written as MJCF attribute text)."""
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise UserError(f"{source}: 'convert' must map actuator names to {{to: dcmotor | pid, ATTRIBUTE: value, ...}}")
+    out = []
+    for name, entry in raw.items():
+        attrs = []
+        for key, value in entry.items():
+            if key == "to":
+                continue
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if not all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in values):
+                raise UserError(f"{source}: convert.{name}.{key} must be a number, a list of numbers or a string, got {value!r}")
+            attrs.append((str(key), " ".join(str(v) for v in values)))
+        out.append(Conversion(str(name), entry.get("to"), tuple(attrs)))
+    return tuple(out)
+
+
+def convert_element(element: ET.Element, conversion: Conversion) -> None:
+    """Turn an actuator's MJCF element (edited in place) into `conversion.to`, keeping the attributes both
+    share; a <motor>'s symmetric forcerange becomes a dcmotor's saturation torque."""
+    old, attrs = element.tag, dict(conversion.attrs)
+    if "input" not in attrs:
+        if old not in DEFAULT_INPUT:
+            raise UserError(f"config: convert.{conversion.actuator}: give 'input' for a <{old}> actuator (e.g. ff, pos)")
+        attrs["input"] = DEFAULT_INPUT[old]
+    kept = {k: v for k, v in element.attrib.items() if k in COMMON_ATTRS or k in OWN_ATTRS[conversion.to]}
+    if conversion.to == "dcmotor" and "saturation" not in attrs and element.get("forcerange"):
+        lo, hi = (float(x) for x in element.get("forcerange").split())
+        if element.get("forcelimited") != "false" and np.isclose(-lo, hi):
+            attrs["saturation"] = f"{hi!r} 0 0"
+    element.tag = conversion.to
+    element.attrib.clear()
+    element.attrib.update({**kept, **attrs})

@@ -11,7 +11,9 @@ import pytest
 from conftest import DERIVED_FIELDS, changed_fields, make_log, truth_model  # noqa: F401  (fixture)
 
 from sysid import native
+from sysid.config import load_config
 from sysid.errors import UserError
+from sysid.mjcf import converted_model
 from sysid.export import calibrated_xml
 from sysid.params import parse_params
 from sysid.track import bind_log
@@ -180,3 +182,46 @@ def test_a_range_the_actuator_lacks_needs_an_initial_value(native_path):
         parse_params("forcerange@p", model)
     ps = parse_params("forcerange@p", model, overrides={"forcerange@p": {"initial": 3.0}})
     assert (ps[0].initial, ps[0].lower, ps[0].upper) == (3.0, pytest.approx(0.3), pytest.approx(30.0))
+
+
+def test_a_motor_converted_to_a_dcmotor_is_fitted_and_written_as_one(native_path, tmp_path):
+    config = tmp_path / "fit.yaml"
+    config.write_text("convert:\n  m: {to: dcmotor, motorconst: 0.1, resistance: 2, controller: [0, 0, 0, 0, 0, 48]}\n")
+    conversions = load_config(config).convert
+    model, _ = converted_model(native_path, conversions)
+    a = model.actuator("m").id
+    assert native.family(model, a) == "dcmotor"
+    assert model.actuator_forcerange[a, 1] == 2.0  # the motor's torque limit became the dcmotor's saturation
+    data = mujoco.MjData(model)
+    data.ctrl[a] = 1.5  # a torque command, delivered while below the limits
+    mujoco.mj_forward(model, data)
+    assert data.actuator_force[a] == pytest.approx(1.5)
+    ps = parse_params("motorconst@m,vmax@m,forcerange@m", model)
+    values = ps.from_unit(np.full(3, 0.6))
+    xml = calibrated_xml(native_path, model, types.SimpleNamespace(params=ps, values=values), provenance="t",
+                         conversions=conversions)
+    assert "<dcmotor" in xml and "<motor" not in xml
+    (tmp_path / "calibrated.xml").write_text(xml)
+    compiled = mujoco.MjModel.from_xml_path(str(tmp_path / "calibrated.xml"))
+    expected = copy.copy(model)
+    ps.write(expected, values, mujoco.MjData(expected))
+    assert changed_fields(compiled, expected, rtol=1e-9, atol=1e-12) == set()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("convert:\n  m: {to: dcmotor, kp: 3}\n", r"convert.m: kp is not an attribute of <dcmotor>"),
+    ("convert:\n  m: {to: servo}\n", r"convert.m.to must be dcmotor or pid"),
+    ("convert: [m]\n", r"'convert' must map actuator names"),
+])
+def test_bad_conversions_fail_with_one_line(tmp_path, text, message):
+    config = tmp_path / "fit.yaml"
+    config.write_text(text)
+    with pytest.raises(UserError, match=message):
+        load_config(config)
+
+
+def test_converting_a_missing_actuator_names_it(native_path, tmp_path):
+    config = tmp_path / "fit.yaml"
+    config.write_text("convert:\n  nope: {to: pid, kp: 3}\n")
+    with pytest.raises(UserError, match=r"config: convert: no actuator named 'nope'"):
+        converted_model(native_path, load_config(config).convert)
