@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import mujoco
 
     from sysid.data import Log
+    from sysid.data.delay import DelayEstimate
     from sysid.params import ParamSet
 
 DEMO_DIR = pathlib.Path(__file__).resolve().parents[1] / "datasets" / "arm2"
@@ -299,8 +300,16 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
     for path in [model_path, *log_paths, *val_log_paths, *(p for p in (map_path, config_path) if p)]:
         if pathlib.Path(path).resolve() in outputs:
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
-    extra, param_set = _delay_estimate(model, logs, param_set, config_file.params)
+    extra, param_set, estimate = _delay_estimate(model, logs, param_set, config_file.params)
     result = fit(model, logs, param_set, config, progress=progress, loop=loop)
+    if estimate is not None and result.params.delay_index is not None:  # the fit against the estimate
+        from sysid.data.delay import compare_with_fit
+
+        i = result.params.delay_index
+        disagreement = compare_with_fit(estimate, float(result.values[i]), float(result.uncertainty.std[i]))
+        extra["delay_estimate"]["agrees_with_fit"] = disagreement is None
+        if disagreement:
+            warnings.warn(disagreement, stacklevel=1)
     if val_logs:
         from sysid.validate import validation_report
 
@@ -321,9 +330,10 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
 
 
 def _delay_estimate(model: "mujoco.MjModel", logs: "list[Log]", param_set: "ParamSet",
-                    overrides: dict) -> "tuple[dict, ParamSet]":
+                    overrides: dict) -> "tuple[dict, ParamSet, DelayEstimate | None]":
     """({"delay_estimate": ...} or {}, param_set with the estimate as the delay's initial value
-    when the delay is fitted, the config does not set its initial value and the estimate is informative)."""
+    when the delay is fitted, the config does not set its initial value and the estimate is informative,
+    the estimate)."""
     import dataclasses
     import fnmatch
 
@@ -332,7 +342,7 @@ def _delay_estimate(model: "mujoco.MjModel", logs: "list[Log]", param_set: "Para
 
     estimate = estimate_delay(logs, actuated_joints(model), timestep=model.opt.timestep)
     if estimate is None:
-        return {}, param_set
+        return {}, param_set, None
     user_set = any(fnmatch.fnmatchcase("delay", k) and "initial" in v for k, v in overrides.items())
     use = param_set.delay_index is not None and not user_set and estimate.informative
     if use:
@@ -340,7 +350,7 @@ def _delay_estimate(model: "mujoco.MjModel", logs: "list[Log]", param_set: "Para
             dataclasses.replace(p, initial=float(np.clip(estimate.delay, p.lower, p.upper))) if p.kind == "delay" else p
             for p in param_set
         ])
-    return {"delay_estimate": {**estimate.as_dict(), "used_as_initial": use}}, param_set
+    return {"delay_estimate": {**estimate.as_dict(), "used_as_initial": use}}, param_set, estimate
 
 
 def format_summary(summary: dict, truth: dict[str, float] | None = None) -> str:
@@ -360,7 +370,8 @@ def format_summary(summary: dict, truth: dict[str, float] | None = None) -> str:
     if summary.get("optimizer_reason"):
         lines.append(f"optimizer {summary['optimizer']}: {summary['optimizer_reason']}")
     if "delay_estimate" in summary:
-        lines.append(f"delay estimated from the logs: {1e3 * summary['delay_estimate']['value']:.2f} ms")
+        estimate = summary["delay_estimate"]
+        lines.append("delay estimated from the logs: " + (estimate.get("summary") or f"{1e3 * estimate['value']:.2f} ms"))
     if "validation" in summary:
         val = summary["validation"]
         for key, label in (("horizon", f"{val['horizon_s']:g} s windows"), ("open_loop", "open loop")):
