@@ -367,6 +367,12 @@ def format_summary(summary: dict, truth: dict[str, float] | None = None) -> str:
     lines.append(f"loss {loss['initial']:.4g} -> {loss['final']:.4g} over {summary['rmse_horizon_s']:g} s windows; "
                  f"{summary['evaluations']} evaluations, {summary['sim_steps']:,} steps, {summary['wall_time_s']:.1f} s")
     lines.append("RMSE " + ", ".join(f"{k} {_fmt(summary['rmse_initial'].get(k))} -> {_fmt(v)}" for k, v in summary["rmse"].items()))
+    combos = summary.get("combinations") or []
+    if len(combos) > 1:  # what the data pins down even when single parameters are not
+        from sysid.uncertainty import describe_combination
+
+        lines.append("best-determined combinations (d: change / scale): " + "; ".join(map(describe_combination, combos[:2])))
+        lines.append(f"least-determined: {describe_combination(combos[-1])}")
     if summary.get("optimizer_reason"):
         lines.append(f"optimizer {summary['optimizer']}: {summary['optimizer_reason']}")
     if "delay_estimate" in summary:

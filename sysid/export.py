@@ -129,6 +129,7 @@ def result_dict(result: FitResult, *, model_path: str, log_paths: Sequence[str],
         "rmse_horizon_s": result.horizon,
         "correlation": {"names": result.params.names, "matrix": unc.correlation},
         "identifiability_warnings": list(unc.problems),
+        "combinations": [c.as_dict() for c in unc.combinations],  # best-determined first (sysid.uncertainty)
         "optimizer_reason": result.optimizer_reason,
         "gradient_steps": result.gradient_steps,
         "residual_scale": unc.residual_scale,
