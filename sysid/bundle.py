@@ -207,10 +207,10 @@ def _param(name: str, centre: float, lower: float, upper: float, model: mujoco.M
     index = 0
     stem, _, suffix = target.rpartition(".")
     if stem and suffix in PARTS.get(kind, ()):  # com@BODY.x, forcerange@A.lo
-        target, index = stem, PARTS[kind].index(suffix) + (kind != "com")
+        target, index = stem, PARTS[kind].index(suffix) + (kind in native.RANGE_KINDS)
     element = KINDS[kind].element if kind in KINDS else None
     try:
-        if element is None or element == "global" or (kind == "com" and target == name.partition("@")[2]):
+        if element is None or element == "global" or (kind in ("com", "inertial") and target == name.partition("@")[2]):
             raise KeyError(name)
         getattr(model, element)(target)
     except KeyError:

@@ -51,7 +51,7 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
         if element == "joint":
             _set_first(_named(root, "joint", p.target), p.kind, float(values[params.names.index(p.name)]))
         elif element == "body" and p.target not in bodies_done:
-            _write_inertial(root, model, params, values, p.target)
+            _write_inertial(root, fitted, p.target)
             bodies_done.add(p.target)
         elif element == "actuator" and p.kind == "gear":
             _write_gear(root, model, p, float(values[params.names.index(p.name)]))
@@ -128,18 +128,10 @@ def _set_first(element: ET.Element, attr: str, value: float) -> None:
     element.set(attr, " ".join([_fmt(value), *parts[1:]]))
 
 
-def _write_inertial(root: ET.Element, model: mujoco.MjModel, params: ParamSet, values: np.ndarray, body_name: str) -> None:
-    b = model.body(body_name).id
-    mass, ipos, inertia = float(model.body_mass[b]), model.body_ipos[b].copy(), model.body_inertia[b].copy()
-    for p, v in zip(params, values):
-        if p.target != body_name or KINDS[p.kind].element != "body":
-            continue
-        if p.kind == "mass":
-            mass = float(v)
-        elif p.kind == "com":
-            ipos[p.index] = v
-        elif p.kind == "inertia":
-            inertia = model.body_inertia[b] * v
+def _write_inertial(root: ET.Element, fitted: mujoco.MjModel, body_name: str) -> None:
+    """Replace a body's <inertial> with the fitted model's (explicit, full precision)."""
+    b = fitted.body(body_name).id
+    mass, ipos, inertia = float(fitted.body_mass[b]), fitted.body_ipos[b], fitted.body_inertia[b]
     body = _named(root, "body", body_name)
     old = body.find("inertial")
     index = list(body).index(old) if old is not None else 0
@@ -147,7 +139,7 @@ def _write_inertial(root: ET.Element, model: mujoco.MjModel, params: ParamSet, v
         body.remove(old)
     inertial = ET.Element("inertial", {
         "pos": " ".join(map(_fmt, ipos)),
-        "quat": " ".join(map(_fmt, model.body_iquat[b])),
+        "quat": " ".join(map(_fmt, fitted.body_iquat[b])),
         "mass": _fmt(mass),
         "diaginertia": " ".join(map(_fmt, inertia)),
     })

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import mujoco
 import numpy as np
 
-from sysid import native
+from sysid import inertial, native
 from sysid.errors import UserError
 
 Element = Literal["joint", "body", "actuator", "global", "model"]
@@ -71,10 +71,13 @@ KINDS: dict[str, Kind] = {
     "kd": Kind("actuator", True, 0.0, "N m s/rad"),
     "imax": Kind("actuator", True, 0.0, "rad s"),
     "vmax": Kind("actuator", False, 0.0, "V"),
+    # a body's whole inertial, physically consistent: ten log-Cholesky coordinates (sysid.inertial)
+    "inertial": Kind("body", None, 0.0, "log-Cholesky"),
 }
 # Components a target may name with a suffix (`com@BODY.z`, `forcerange@A.lo`); bare: com's three axes,
 # a range's symmetric limit (index 0).
-PARTS = {"com": ("x", "y", "z"), "forcerange": native.RANGE_PARTS[1:], "ctrlrange": native.RANGE_PARTS[1:]}
+PARTS = {"com": ("x", "y", "z"), "inertial": inertial.NAMES, "forcerange": native.RANGE_PARTS[1:],
+         "ctrlrange": native.RANGE_PARTS[1:]}
 ALIASES = {"friction": "frictionloss"}
 DEFAULT_RANGE_FACTOR = 10.0  # default bounds: [initial / 10, initial * 10] (or [0, 10 * initial])
 AXES = "xyz"
@@ -225,6 +228,11 @@ class ParamSet(Sequence[Param]):
         for p, value in zip(self.params, values):
             if KINDS[p.kind].element == "actuator" and p.kind != "gear":
                 native.write_spec(spec.actuator(p.target), fitted, model.actuator(p.target).id)
+            elif p.kind == "inertial":
+                b, body = model.body(p.target).id, spec.body(p.target)
+                body.explicitinertial, body.fullinertia = True, [np.nan] * 6
+                body.mass, body.ipos, body.iquat, body.inertia = (
+                    fitted.body_mass[b], fitted.body_ipos[b], fitted.body_iquat[b], fitted.body_inertia[b])
             else:
                 _write_spec(spec, model, p, float(value))
 
@@ -272,9 +280,9 @@ def _expand(kind: str, target: str, model: mujoco.MjModel, item: str, overrides:
     parts = PARTS.get(kind, ())
     stem, _, suffix = target.rpartition(".")
     if stem and suffix in parts and target not in _all_names(info.element, model):
-        target, indices = stem, [parts.index(suffix) + (kind != "com")]
+        target, indices = stem, [parts.index(suffix) + (kind in native.RANGE_KINDS)]
     else:
-        indices = [0, 1, 2] if kind == "com" else [0]
+        indices = [0] if kind in native.RANGE_KINDS else list(range(len(parts))) or [0]
     candidates = _elements(kind, model)
     if target:
         names = [n for n in candidates if fnmatch.fnmatchcase(n, target)]
@@ -329,6 +337,8 @@ def _read(model: mujoco.MjModel, kind: str, name: str, index: int) -> float:
         return float(model.body_mass[model.body(name).id])
     if kind == "inertia":
         return 1.0
+    if kind == "inertial":
+        return float(inertial.theta_from_body(model, model.body(name).id)[index])
     if kind == "com":
         return float(model.body_ipos[model.body(name).id, index])
     a = model.actuator(name).id
@@ -340,7 +350,8 @@ def _make(kind: str, target: str, index: int, initial: float, model: mujoco.MjMo
     if KINDS[kind].element == "global":
         name = kind
     else:
-        name = f"{kind}@{target}" + (f".{AXES[index]}" if kind == "com" else f".{PARTS[kind][index - 1]}" if index else "")
+        offset = int(kind in native.RANGE_KINDS)  # a range's index 0 is its symmetric limit
+        name = f"{kind}@{target}" + (f".{PARTS[kind][index - offset]}" if kind in PARTS and index >= offset else "")
     # A starting point from the config counts before the default bounds (a limit the model lacks reads 0).
     given = [v["initial"] for pattern, v in overrides.items() if "initial" in v and fnmatch.fnmatchcase(name, pattern)]
     if given:
@@ -358,6 +369,9 @@ def _default_bounds(name: str, kind: str, initial: float, *, com_half: float, in
     info = KINDS[kind]
     if kind == "com":
         return initial - com_half, initial + com_half, "linear"
+    if kind == "inertial":  # alpha, d: mass and lengths within ~10x; t: the com; shears: a body's size
+        half = 1.15 if index < 4 else com_half if index >= 7 else max(com_half, 2 * abs(initial))
+        return initial - half, initial + half, "linear"
     if kind in native.RANGE_KINDS and (initial == 0 or index):
         if initial == 0:
             raise UserError(f"{name}: the actuator has no {kind} to start from; set params: {{{name}: {{initial: ...}}}} "
@@ -411,6 +425,8 @@ def _writer(model: mujoco.MjModel, p: Param) -> Callable[[mujoco.MjModel, float]
     if kind == "com":
         b, axis = model.body(p.target).id, p.index
         return lambda m, v: m.body_ipos.__setitem__((b, axis), v)
+    if kind == "inertial":
+        return inertial.writer(model.body(p.target).id, p.index)
     if kind == "inertia":
         b = model.body(p.target).id
         base = model.body_inertia[b].copy()  # the input model's tensor, which the factor scales

@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 import types
 
+import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
 import mujoco
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 from conftest import DERIVED_FIELDS, changed_fields, make_log, truth_model  # noqa: F401  (fixture)
 
-from sysid import native
+from sysid import inertial, native
 from sysid.config import load_config
 from sysid.errors import UserError
 from sysid.mjcf import converted_model
@@ -225,3 +228,47 @@ def test_converting_a_missing_actuator_names_it(native_path, tmp_path):
     config.write_text("convert:\n  nope: {to: pid, kp: 3}\n")
     with pytest.raises(UserError, match=r"config: convert: no actuator named 'nope'"):
         converted_model(native_path, load_config(config).convert)
+
+
+# --- the log-Cholesky inertial: every candidate is a physical body ---------------------------------
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # read-only file
+@given(u=hnp.arrays(np.float64, 20, elements=st.floats(0.0, 1.0)))
+def test_every_log_cholesky_candidate_compiles_and_passes_mujocos_inertia_checks(native_path, tmp_path_factory, u):
+    model = mujoco.MjModel.from_xml_path(str(native_path))
+    ps = parse_params("inertial@upper,inertial@fore", model)
+    values = ps.from_unit(u)
+    fitted = copy.copy(model)
+    ps.write(fitted, values, mujoco.MjData(fitted))
+    for body in ("upper", "fore"):
+        b = fitted.body(body).id
+        a, bb, c = fitted.body_inertia[b]
+        assert fitted.body_mass[b] > 0 and min(a, bb, c) > 0 and a + bb >= c * (1 - 1e-9) and a + c >= bb * (1 - 1e-9) and bb + c >= a * (1 - 1e-9)
+        theta = inertial.theta_from_body(fitted, b)  # the written body reads back as the candidate
+        np.testing.assert_allclose(theta, values[[p.target == body for p in ps]], rtol=1e-7, atol=1e-9)
+    xml = calibrated_xml(native_path, model, types.SimpleNamespace(params=ps, values=values), provenance="t")
+    path = tmp_path_factory.mktemp("calib") / "calibrated.xml"
+    path.write_text(xml)
+    compiled = mujoco.MjModel.from_xml_path(str(path))  # MuJoCo's compiler checks mass and inertia
+    assert changed_fields(compiled, fitted, rtol=1e-8, atol=1e-12) == set()
+
+
+def test_log_cholesky_starts_at_the_models_body(native_path):
+    model = mujoco.MjModel.from_xml_path(str(native_path))
+    ps = parse_params("inertial@fore", model)
+    assert ps.names == [f"inertial@fore.{n}" for n in inertial.NAMES]
+    b = model.body("fore").id
+    assert np.exp(2 * ps.initial[0]) == pytest.approx(model.body_mass[b])  # alpha = log(m) / 2
+    np.testing.assert_allclose(ps.initial[7:], model.body_ipos[b], atol=1e-12)  # t = the centre of mass
+    out = copy.copy(model)
+    ps.write(out, ps.initial, mujoco.MjData(out))
+    assert changed_fields(out, model, rtol=1e-9, atol=1e-12) <= {"body_iquat", "body_inertia"}
+    np.testing.assert_allclose(_inertia_in_body_frame(out, b), _inertia_in_body_frame(model, b), atol=1e-12)  # same body
+
+
+def _inertia_in_body_frame(model: mujoco.MjModel, b: int) -> np.ndarray:
+    """(3, 3) kg m^2, the body's inertia about its centre of mass in the body frame (principal axes may reorder)."""
+    rot = np.empty(9)
+    mujoco.mju_quat2Mat(rot, model.body_iquat[b])
+    return rot.reshape(3, 3) @ np.diag(model.body_inertia[b]) @ rot.reshape(3, 3).T
+    assert parse_params("inertial@fore.t3", model).names == ["inertial@fore.t3"]
