@@ -11,7 +11,7 @@ import mujoco
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from conftest import DERIVED_FIELDS, changed_fields, make_log, truth_model  # noqa: F401  (fixture)
+from conftest import DERIVED_FIELDS, PENDULUM_XML, changed_fields, make_log, truth_model  # noqa: F401  (fixture)
 
 from sysid import inertial, native
 from sysid.config import load_config
@@ -54,7 +54,7 @@ def test_calibrated_xml_with_a_delay_replays_in_plain_mujoco_as_sysid_does(truth
     rows = None if every == 1 else np.arange(0, n, every)
     log = make_log(truth_model, (n - 1) * truth_model.opt.timestep, seed=3, noise=False, delay=0.015, rows=rows)
     path = tmp_path / "pendulum.xml"
-    path.write_text(PENDULUM_SPEC)
+    path.write_text(PENDULUM_XML)
     model = mujoco.MjModel.from_xml_path(str(path))
     ps = parse_params("damping@hinge,delay", model)
     values = np.array([0.25, delay])
@@ -75,7 +75,7 @@ def test_calibrated_xml_with_a_delay_replays_in_plain_mujoco_as_sysid_does(truth
 
 def test_a_delay_below_one_timestep_is_written_with_a_warning(truth_model, tmp_path):  # noqa: F811
     path = tmp_path / "pendulum.xml"
-    path.write_text(PENDULUM_SPEC)
+    path.write_text(PENDULUM_XML)
     model = mujoco.MjModel.from_xml_path(str(path))
     ps = parse_params("delay", model)
     with pytest.warns(UserWarning, match="below one timestep"):
@@ -83,21 +83,6 @@ def test_a_delay_below_one_timestep_is_written_with_a_warning(truth_model, tmp_p
     assert 'delay="0.001"' in xml
 
 
-PENDULUM_SPEC = """\
-<mujoco model="pendulum">
-  <option timestep="0.002" integrator="implicitfast"/>
-  <worldbody>
-    <body name="link" pos="0 0 1">
-      <joint name="hinge" type="hinge" axis="0 1 0" damping="0.5" frictionloss="0.05" armature="0.05"/>
-      <inertial pos="0 0 -0.3" mass="1.0" diaginertia="0.01 0.01 0.001"/>
-      <geom type="capsule" fromto="0 0 0 0 0 -0.6" size="0.03" contype="0" conaffinity="0"/>
-    </body>
-  </worldbody>
-  <actuator>
-    <motor name="motor" joint="hinge"/>
-  </actuator>
-</mujoco>
-"""
 
 
 NATIVE_XML = """\
