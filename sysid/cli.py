@@ -371,8 +371,8 @@ def format_summary(summary: dict, truth: dict[str, float] | None = None) -> str:
     if len(combos) > 1:  # what the data pins down even when single parameters are not
         from sysid.uncertainty import describe_combination
 
-        lines.append("best-determined combinations (d: change / scale): " + "; ".join(map(describe_combination, combos[:2])))
-        lines.append(f"least-determined: {describe_combination(combos[-1])}")
+        lines.append(f"best-determined combination (d: change / scale): {describe_combination(combos[0])}; "
+                     f"least-determined: {describe_combination(combos[-1])}")
     if summary.get("optimizer_reason"):
         lines.append(f"optimizer {summary['optimizer']}: {summary['optimizer_reason']}")
     if "delay_estimate" in summary:
