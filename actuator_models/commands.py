@@ -52,6 +52,7 @@ def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, resul
     Returns residual.json's content.
     """
     from actuator_models.residual import ResidualConfig, input_columns, residual_targets, save_residual, train_residual
+    from sysid import native
     from sysid.closedloop import ClosedLoop
     from sysid.data import load_log
     from sysid.model import load_model
@@ -70,6 +71,7 @@ def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, resul
         if pathlib.Path(path).resolve() in outputs:
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
     model = load_model(model_path)
+    native.strip_delay(model, delay)  # calibrated.xml carries it natively; residual_targets delays the commands
     input_columns(model, inputs)  # bad --inputs fail before the slow work
     logs = [load_log(path, map_path=map_path) for path in log_paths]
     val_logs = [load_log(path, map_path=map_path) for path in val_log_paths]

@@ -45,6 +45,7 @@ from matplotlib.figure import Figure
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from sysid import native  # noqa: E402
 from sysid.cli import fit_files  # noqa: E402
 from sysid.data import load_log  # noqa: E402
 from sysid.io import save_figure  # noqa: E402
@@ -115,6 +116,7 @@ def main() -> None:
     fit_seconds = time.perf_counter() - start
     ours = mujoco.MjModel.from_xml_path(str(fit_out / "calibrated.xml"))
     delay = summary["params"].get("delay", {}).get("value", 0.0)
+    native.strip_delay(ours, delay)  # calibrated.xml carries the delay natively; prediction_errors applies it below
     models = {
         "ours": (ours, delay),
         "published": (published_model(offset=False), 0.0),

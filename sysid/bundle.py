@@ -28,10 +28,10 @@ from typing import Any, NamedTuple
 import mujoco
 import numpy as np
 
-from sysid import io
+from sysid import io, native
 from sysid.errors import UserError
 from sysid.model import load_model
-from sysid.params import AXES, KINDS, Param, ParamSet
+from sysid.params import KINDS, PARTS, Param, ParamSet
 from sysid.randomization import Randomization, from_result, load_randomization
 from sysid.version import __version__
 
@@ -186,6 +186,10 @@ def load_bundle(source: str | os.PathLike | Bundle) -> Bundle:
     randomization = load_randomization(path / "randomization.yaml")
     model_path = path / randomization.model
     model = load_model(model_path)
+    if "delay" in randomization.params:
+        # calibrated.xml carries the fitted delay natively (sysid.native); the bundle draws it and the
+        # caller applies it (held_controls), so the model keeps only the actuators' own delays.
+        native.strip_delay(model, randomization.params["delay"].centre)
     params = ParamSet([_param(name, d.centre, d.lower, d.upper, model, path / "randomization.yaml")
                        for name, d in randomization.params.items() if name != "delay"])
     actuators: tuple[pathlib.Path, ...] = ()
@@ -201,12 +205,12 @@ def _param(name: str, centre: float, lower: float, upper: float, model: mujoco.M
     """The `Param` that `ParamSet.write` needs for a canonical name (KIND@TARGET[.axis])."""
     kind, _, target = name.partition("@")
     index = 0
-    if kind == "com":
-        target, _, axis = target.rpartition(".")
-        index = AXES.find(axis)
+    stem, _, suffix = target.rpartition(".")
+    if stem and suffix in PARTS.get(kind, ()):  # com@BODY.x, forcerange@A.lo
+        target, index = stem, PARTS[kind].index(suffix) + (kind in native.RANGE_KINDS)
     element = KINDS[kind].element if kind in KINDS else None
     try:
-        if element is None or element == "global" or index < 0:
+        if element is None or element == "global" or (kind in ("com", "inertial") and target == name.partition("@")[2]):
             raise KeyError(name)
         getattr(model, element)(target)
     except KeyError:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import mujoco
 
     from sysid.data import Log
+    from sysid.data.delay import DelayEstimate
     from sysid.params import ParamSet
 
 DEMO_DIR = pathlib.Path(__file__).resolve().parents[1] / "datasets" / "arm2"
@@ -331,7 +332,12 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     config = FitConfig(**run)
     if not params and not structures_path and not actuator:
         raise UserError("--params is required (or --actuator, or --structures with each candidate's params)")
-    model = load_model(model_path)
+    if config_file.convert:  # actuators turned into MuJoCo dcmotor / pid ones (sysid.native)
+        from sysid.mjcf import converted_model
+
+        model = converted_model(model_path, config_file.convert)[0]
+    else:
+        model = load_model(model_path)
     logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in log_paths]
     val_logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in val_log_paths]
     if trim_idle:
@@ -362,7 +368,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
 
             loop = parse_actuators(structure.actuator, model, cfg.actuators)
         param_set = _parse_structure_params(structure, model, config_file.params, loop, strict=structure is base)
-        current["extra"], param_set = _delay_estimate(model, train, param_set, config_file.params)
+        current["extra"], param_set, current["estimate"] = _delay_estimate(model, train, param_set, config_file.params)
         current["loop"] = loop
         return fit(model, train, param_set, cfg, progress=progress and not quiet, loop=loop, choose=choose, quiet=quiet), loop
 
@@ -399,6 +405,15 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     else:
         result, loop = fit_one(chosen, logs, quiet=False, choose=choose)
     extra.update(current.get("extra", {}))
+    estimate = current.get("estimate")
+    if estimate is not None and result.params.delay_index is not None and "delay_estimate" in extra:  # the fit against the estimate
+        from sysid.data.delay import compare_with_fit
+
+        i = result.params.delay_index
+        disagreement = compare_with_fit(estimate, float(result.values[i]), float(result.uncertainty.std[i]))
+        extra["delay_estimate"]["agrees_with_fit"] = disagreement is None
+        if disagreement:
+            warnings.warn(disagreement, stacklevel=1)
     if val_logs:
         from sysid.validate import validation_report
 
@@ -414,7 +429,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         extra["actuator_models"] = ["actuators.json"]  # `sysid export` copies the files listed here
     run_config = dataclasses.replace(config, **chosen.run)
     summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=run_config,
-                            extra=extra)
+                            extra=extra, conversions=config_file.convert)
     if loop is not None:
         from actuator_models.commands import write_actuators
 
@@ -479,9 +494,10 @@ def _warn_held_out(extra: dict) -> None:
 
 
 def _delay_estimate(model: "mujoco.MjModel", logs: "list[Log]", param_set: "ParamSet",
-                    overrides: dict) -> "tuple[dict, ParamSet]":
+                    overrides: dict) -> "tuple[dict, ParamSet, DelayEstimate | None]":
     """({"delay_estimate": ...} or {}, param_set with the estimate as the delay's initial value
-    when the delay is fitted, the config does not set its initial value and the estimate is informative)."""
+    when the delay is fitted, the config does not set its initial value and the estimate is informative,
+    the estimate)."""
     import dataclasses
     import fnmatch
 
@@ -490,7 +506,7 @@ def _delay_estimate(model: "mujoco.MjModel", logs: "list[Log]", param_set: "Para
 
     estimate = estimate_delay(logs, actuated_joints(model), timestep=model.opt.timestep)
     if estimate is None:
-        return {}, param_set
+        return {}, param_set, None
     user_set = any(fnmatch.fnmatchcase("delay", k) and "initial" in v for k, v in overrides.items())
     use = param_set.delay_index is not None and not user_set and estimate.informative
     if use:
@@ -498,7 +514,7 @@ def _delay_estimate(model: "mujoco.MjModel", logs: "list[Log]", param_set: "Para
             dataclasses.replace(p, initial=float(np.clip(estimate.delay, p.lower, p.upper))) if p.kind == "delay" else p
             for p in param_set
         ])
-    return {"delay_estimate": {**estimate.as_dict(), "used_as_initial": use}}, param_set
+    return {"delay_estimate": {**estimate.as_dict(), "used_as_initial": use}}, param_set, estimate
 
 
 def format_summary(summary: dict, truth: dict[str, float] | None = None) -> str:
@@ -515,10 +531,17 @@ def format_summary(summary: dict, truth: dict[str, float] | None = None) -> str:
     lines.append(f"loss {loss['initial']:.4g} -> {loss['final']:.4g} over {summary['rmse_horizon_s']:g} s windows; "
                  f"{summary['evaluations']} evaluations, {summary['sim_steps']:,} steps, {summary['wall_time_s']:.1f} s")
     lines.append("RMSE " + ", ".join(f"{k} {_fmt(summary['rmse_initial'].get(k))} -> {_fmt(v)}" for k, v in summary["rmse"].items()))
+    combos = summary.get("combinations") or []
+    if len(combos) > 1:  # what the data pins down even when single parameters are not
+        from sysid.uncertainty import describe_combination
+
+        lines.append(f"best-determined combination (d: change / scale): {describe_combination(combos[0])}; "
+                     f"least-determined: {describe_combination(combos[-1])}")
     if summary.get("optimizer_reason"):
         lines.append(f"optimizer {summary['optimizer']}: {summary['optimizer_reason']}")
     if "delay_estimate" in summary:
-        lines.append(f"delay estimated from the logs: {1e3 * summary['delay_estimate']['value']:.2f} ms")
+        estimate = summary["delay_estimate"]
+        lines.append("delay estimated from the logs: " + (estimate.get("summary") or f"{1e3 * estimate['value']:.2f} ms"))
     if "validation" in summary:
         val = summary["validation"]
         for h, row in val["by_horizon"].items():

@@ -102,19 +102,18 @@ def fit_folder(label: str, folder: str | os.PathLike) -> ModelUnderTest:
     model = load_model(folder / "calibrated.xml")
     params, values = ParamSet([]), np.zeros(0)
     delay = fitted.get("delay", {}).get("value") if isinstance(fitted, dict) else None
-    if delay is not None and not _delay_in_model(model):
+    if delay is not None:
+        # calibrated.xml carries the delay natively for other MuJoCo users; sysid applies it itself
+        # (exact for the logged command history before each window), so it is taken out here.
+        from sysid.native import strip_delay
+
+        strip_delay(model, float(delay))
         params = parse_params("delay", model, overrides={"delay": {"upper": max(0.1, 2 * float(delay))}})
         values = np.array([float(delay)])
     loop = None
     if result.get("actuator_models"):
         loop = _actuators(folder, model, result["actuator_models"])
     return ModelUnderTest(label, str(folder), model, params, values, loop)
-
-
-def _delay_in_model(model: mujoco.MjModel) -> bool:
-    """True when the model carries an actuation delay of its own (MuJoCo's native actuator delay)."""
-    delay = getattr(model, "actuator_delay", None)
-    return delay is not None and bool(np.any(np.asarray(delay) > 0))
 
 
 def _actuators(folder: pathlib.Path, model: mujoco.MjModel, files: Sequence) -> object:

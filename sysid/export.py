@@ -12,42 +12,75 @@ from collections.abc import Sequence
 import mujoco
 import numpy as np
 
-from sysid import io, mjcf, report
+from sysid import io, mjcf, native, report
 from sysid.fit import FitConfig, FitResult
-from sysid.params import KINDS
+from sysid.params import KINDS, ParamSet
 from sysid.version import __version__
 
 
-def calibrated_xml(model_path: str | os.PathLike, model: mujoco.MjModel, result: FitResult, *, provenance: str) -> str:
+def calibrated_xml(model_path: str | os.PathLike, model: mujoco.MjModel, result: FitResult, *, provenance: str,
+                   conversions: Sequence[native.Conversion] = ()) -> str:
     """The input MJCF with the fitted values written in, as XML text.
 
     The user's file is patched in place (`sysid.mjcf`), so every other number keeps its exact
     text; the patched text must compile to the fitted model (every array of MjModel within
     1e-9), else it falls back to MjSpec.to_xml with a warning, since that rounds every number
-    to 6 digits. Asset folders become absolute so the file loads from any output folder. The
-    fitted delay lives in result.json (sysid's simulator applies it), not in the model.
+    to 6 digits. Asset folders become absolute so the file loads from any output folder. A
+    fitted delay is written as MuJoCo's native actuator delay (`sysid.native`), with a warning
+    when it is below one timestep (MuJoCo then applies one whole step). `conversions` (config
+    `convert:`) turned actuators into dcmotor / pid ones; `model` is the converted model.
     """
-    expected = copy.copy(model)
-    result.params.write(expected, result.values, mujoco.MjData(expected))
+    expected = fitted_model(model_path, model, result.params, result.values, conversions)
+    delay = _fitted_delay(result.params, result.values)
+    if native.delay_mismatch(model, delay):
+        warnings.warn(f"calibrated.xml: {native.delay_mismatch(model, delay)}", stacklevel=2)
     try:
-        xml = mjcf.patch_mjcf(model_path, model, result.params, result.values)
+        xml = mjcf.patch_mjcf(model_path, model, result.params, result.values, conversions)
         mismatch = _mismatch(_compile(xml), expected, rtol=1e-9)
         if mismatch:
             raise mjcf.PatchError(f"the patched model differs from the fitted one in {mismatch}")
     except mjcf.PatchError as error:
         warnings.warn(f"calibrated.xml: {error}; writing it through MjSpec.to_xml instead, which rounds every number to 6 digits", stacklevel=2)
-        spec = mujoco.MjSpec.from_file(str(model_path))
-        base = pathlib.Path(model_path).resolve().parent
-        for attr in mjcf.ASSET_DIRS[:2]:
-            folder = getattr(spec, attr) or ""
-            if not os.path.isabs(folder):
-                setattr(spec, attr, str(base / folder))
+        spec = _spec(model_path, conversions)
         result.params.write_spec(spec, model, result.values)
+        if delay > 0:
+            native.set_spec_delay(spec, model, delay)
         xml = spec.to_xml()
         mismatch = _mismatch(_compile(xml), expected, rtol=1e-5, atol=1e-6)
         if mismatch:
             raise RuntimeError(f"export bug: the calibrated model differs from the fitted model in {mismatch}")
     return f"<!-- {provenance} -->\n{xml}"
+
+
+def fitted_model(model_path: str | os.PathLike, model: mujoco.MjModel, params: ParamSet, values: np.ndarray,
+                 conversions: Sequence[native.Conversion] = ()) -> mujoco.MjModel:
+    """The model calibrated.xml compiles to: `model` (compiled from `model_path`, then `conversions`)
+    with (n,) `values` written in, a fitted delay as MuJoCo's actuator delay (recompiled: the history
+    buffer is new)."""
+    delay = _fitted_delay(params, values)
+    if delay > 0:
+        out = native.with_delay(model, _spec(model_path, conversions), delay)
+    else:
+        out = copy.copy(model)
+    params.write(out, values, mujoco.MjData(out))
+    return out
+
+
+def _spec(model_path: str | os.PathLike, conversions: Sequence[native.Conversion]) -> mujoco.MjSpec:
+    """The input's MjSpec (actuators converted) with absolute asset folders."""
+    if conversions:
+        return mujoco.MjSpec.from_string(mjcf.converted_model(model_path, conversions)[1])
+    spec = mujoco.MjSpec.from_file(str(model_path))
+    base = pathlib.Path(model_path).resolve().parent
+    for attr in mjcf.ASSET_DIRS[:2]:
+        folder = getattr(spec, attr) or ""
+        if not os.path.isabs(folder):
+            setattr(spec, attr, str(base / folder))
+    return spec
+
+
+def _fitted_delay(params: ParamSet, values: np.ndarray) -> float:
+    return 0.0 if params.delay_index is None else float(values[params.delay_index])
 
 
 def _compile(xml: str) -> mujoco.MjModel:
@@ -96,6 +129,7 @@ def result_dict(result: FitResult, *, model_path: str, log_paths: Sequence[str],
         "rmse_horizon_s": result.horizon,
         "correlation": {"names": result.params.names, "matrix": unc.correlation},
         "identifiability_warnings": list(unc.problems),
+        "combinations": [c.as_dict() for c in unc.combinations],  # best-determined first (sysid.uncertainty)
         "optimizer_reason": result.optimizer_reason,
         "gradient_steps": result.gradient_steps,
         "residual_scale": unc.residual_scale,
@@ -129,7 +163,8 @@ def fit_traces(result: FitResult) -> list[report.Trace]:
 
 
 def write_outputs(out: str | os.PathLike, *, model_path: str, model: mujoco.MjModel, log_paths: Sequence[str],
-                  result: FitResult, config: FitConfig, command: str | None = None, extra: dict | None = None) -> dict:
+                  result: FitResult, config: FitConfig, command: str | None = None, extra: dict | None = None,
+                  conversions: Sequence[native.Conversion] = ()) -> dict:
     """Write calibrated.xml, result.json, fit.png and convergence.png into `out`; return result.json's dict.
 
     `extra` adds top-level keys to result.json (e.g. `validation`, `delay_estimate`).
@@ -138,9 +173,11 @@ def write_outputs(out: str | os.PathLike, *, model_path: str, model: mujoco.MjMo
     out.mkdir(parents=True, exist_ok=True)
     summary = result_dict(result, model_path=model_path, log_paths=log_paths, config=config, command=command)
     summary.update(extra or {})
+    if conversions:  # actuators the config turned into MuJoCo dcmotor / pid ones (calibrated.xml states them so)
+        summary["convert"] = {c.actuator: c.as_dict() for c in conversions}
     provenance = (f"calibrated by sysid {__version__} from {model_path} with logs {', '.join(map(str, log_paths))}; "
                   f"params {', '.join(result.params.names)}; optimizer {result.optimizer}; seed {config.seed}")
-    io.write_text(out / "calibrated.xml", calibrated_xml(model_path, model, result, provenance=provenance))
+    io.write_text(out / "calibrated.xml", calibrated_xml(model_path, model, result, provenance=provenance, conversions=conversions))
     io.write_json(out / "result.json", summary)
     title = f"{os.path.basename(str(model_path))}: {result.horizon:g} s windows, sysid {__version__}"
     report.plot_fit(out / "fit.png", fit_traces(result), title=title)

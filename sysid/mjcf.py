@@ -8,13 +8,17 @@ that the patched file compiles to exactly the fitted model.
 
 from __future__ import annotations
 
+import copy
 import os
 import pathlib
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 
 import mujoco
 import numpy as np
 
+from sysid import native
+from sysid.errors import UserError
 from sysid.params import KINDS, Param, ParamSet
 
 ASSET_DIRS = ("meshdir", "texturedir", "assetdir")
@@ -24,13 +28,61 @@ class PatchError(Exception):
     """The MJCF cannot be patched in place (element in an included file, unsupported form)."""
 
 
-def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: ParamSet, values: np.ndarray) -> str:
+def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: ParamSet, values: np.ndarray,
+               conversions: Sequence[native.Conversion] = ()) -> str:
     """The text of `model_path` with (n,) `values` written into the fitted elements.
 
     Relative asset folders and include files become absolute, so the result loads from any folder.
     `model` is the compiled input; bodies with fitted mass, inertia or centre of mass get an
-    explicit <inertial> holding their compiled inertial with the fitted values in.
+    explicit <inertial> holding their compiled inertial with the fitted values in. A fitted delay
+    becomes MuJoCo's actuator delay on every actuator (`sysid.native`). `conversions` turn
+    actuators into dcmotor / pid ones first (`model` is then the converted model).
     """
+    root = _converted_root(model_path, conversions)
+    fitted = copy.copy(model)
+    params.write(fitted, values, mujoco.MjData(fitted))
+    native_kinds: dict[str, set[str]] = {}  # actuator -> its fitted kinds other than gear
+    bodies_done: set[str] = set()
+    for p in params:
+        if p.kind == "delay":
+            _write_delay(root, model, float(values[params.names.index(p.name)]))
+            continue
+        element = KINDS[p.kind].element
+        if element == "joint":
+            _set_first(_named(root, "joint", p.target), p.kind, float(values[params.names.index(p.name)]))
+        elif element == "body" and p.target not in bodies_done:
+            _write_inertial(root, fitted, p.target)
+            bodies_done.add(p.target)
+        elif element == "actuator" and p.kind == "gear":
+            _write_gear(root, model, p, float(values[params.names.index(p.name)]))
+        elif element == "actuator":
+            native_kinds.setdefault(p.target, set()).add(p.kind)
+    for name, kinds in native_kinds.items():
+        try:
+            native.patch_element(_actuator(root, name), fitted, model.actuator(name).id, kinds)
+        except ValueError as error:
+            raise PatchError(f"actuator {name!r}: {error}") from None
+    return _text(model_path, root)
+
+
+def converted_model(model_path: str | os.PathLike, conversions: Sequence[native.Conversion]) -> tuple[mujoco.MjModel, str]:
+    """The model of `model_path` with actuators turned into dcmotor / pid ones, and its MJCF text.
+    Raises UserError naming the actuator when one is missing or the result does not compile."""
+    if not os.path.isfile(model_path):
+        raise UserError(f"{model_path}: model file not found")
+    try:
+        text = _text(model_path, _converted_root(model_path, conversions))
+    except PatchError as error:
+        raise UserError(f"config: convert: {error}") from None
+    try:
+        return mujoco.MjModel.from_xml_string(text), text
+    except ValueError as error:
+        message = " ".join(str(error).split())
+        raise UserError(f"config: convert: the converted model does not compile: {message}") from None
+
+
+def _converted_root(model_path: str | os.PathLike, conversions: Sequence[native.Conversion]) -> ET.Element:
+    """The parsed MJCF with absolute asset paths and the conversions applied."""
     path = pathlib.Path(model_path).resolve()
     try:
         tree = ET.parse(path, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))
@@ -38,21 +90,16 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
         raise PatchError(f"cannot parse {path}: {error}") from None
     root = tree.getroot()
     _absolute_paths(root, path.parent)
-    bodies_done: set[str] = set()
-    for p in params:
-        if p.kind == "delay":
-            continue
-        element = KINDS[p.kind].element
-        if element == "joint":
-            _set_first(_named(root, "joint", p.target), p.kind, float(values[params.names.index(p.name)]))
-        elif element == "body" and p.target not in bodies_done:
-            _write_inertial(root, model, params, values, p.target)
-            bodies_done.add(p.target)
-        elif element == "actuator":
-            _write_actuator(root, model, p, float(values[params.names.index(p.name)]))
-    text = path.read_text(encoding="utf-8")
+    for conversion in conversions:
+        native.convert_element(_actuator(root, conversion.actuator), conversion)
+    return root
+
+
+def _text(model_path: str | os.PathLike, root: ET.Element) -> str:
+    """`root` as MJCF text, after the original file's prolog (XML declaration, comments)."""
+    text = pathlib.Path(model_path).read_text(encoding="utf-8")
     start = text.find(f"<{root.tag}")
-    prolog = text[:start] if start > 0 else ""  # XML declaration and comments before the root element
+    prolog = text[:start] if start > 0 else ""
     return prolog + ET.tostring(root, encoding="unicode") + "\n"
 
 
@@ -81,18 +128,10 @@ def _set_first(element: ET.Element, attr: str, value: float) -> None:
     element.set(attr, " ".join([_fmt(value), *parts[1:]]))
 
 
-def _write_inertial(root: ET.Element, model: mujoco.MjModel, params: ParamSet, values: np.ndarray, body_name: str) -> None:
-    b = model.body(body_name).id
-    mass, ipos, inertia = float(model.body_mass[b]), model.body_ipos[b].copy(), model.body_inertia[b].copy()
-    for p, v in zip(params, values):
-        if p.target != body_name or KINDS[p.kind].element != "body":
-            continue
-        if p.kind == "mass":
-            mass = float(v)
-        elif p.kind == "com":
-            ipos[p.index] = v
-        elif p.kind == "inertia":
-            inertia = model.body_inertia[b] * v
+def _write_inertial(root: ET.Element, fitted: mujoco.MjModel, body_name: str) -> None:
+    """Replace a body's <inertial> with the fitted model's (explicit, full precision)."""
+    b = fitted.body(body_name).id
+    mass, ipos, inertia = float(fitted.body_mass[b]), fitted.body_ipos[b], fitted.body_inertia[b]
     body = _named(root, "body", body_name)
     old = body.find("inertial")
     index = list(body).index(old) if old is not None else 0
@@ -100,7 +139,7 @@ def _write_inertial(root: ET.Element, model: mujoco.MjModel, params: ParamSet, v
         body.remove(old)
     inertial = ET.Element("inertial", {
         "pos": " ".join(map(_fmt, ipos)),
-        "quat": " ".join(map(_fmt, model.body_iquat[b])),
+        "quat": " ".join(map(_fmt, fitted.body_iquat[b])),
         "mass": _fmt(mass),
         "diaginertia": " ".join(map(_fmt, inertia)),
     })
@@ -108,25 +147,22 @@ def _write_inertial(root: ET.Element, model: mujoco.MjModel, params: ParamSet, v
     body.insert(index, inertial)
 
 
-def _write_actuator(root: ET.Element, model: mujoco.MjModel, p: Param, value: float) -> None:
-    element = _actuator(root, p.target)
-    a = model.actuator(p.target).id
-    if p.kind == "gear":
-        gear = model.actuator_gear[a].copy()
-        gear[0] = value
-        element.set("gear", " ".join(map(_fmt, gear)))
-    elif element.tag == "position":
-        element.set(p.kind, _fmt(value))
-    elif element.tag == "general":
-        gain, bias = model.actuator_gainprm[a].copy(), model.actuator_biasprm[a].copy()
-        if p.kind == "kp":
-            gain[0], bias[1] = value, -value
-        else:
-            bias[2] = -value
-        element.set("gainprm", " ".join(map(_fmt, gain)))
-        element.set("biasprm", " ".join(map(_fmt, bias)))
-    else:
-        raise PatchError(f"cannot write {p.kind} into a <{element.tag}> actuator")
+def _write_gear(root: ET.Element, model: mujoco.MjModel, p: Param, value: float) -> None:
+    gear = model.actuator_gear[model.actuator(p.target).id].copy()
+    gear[0] = value
+    _actuator(root, p.target).set("gear", " ".join(map(_fmt, gear)))
+
+
+def _write_delay(root: ET.Element, model: mujoco.MjModel, delay: float) -> None:
+    if delay <= 0:
+        return
+    for a, (nsample, total) in enumerate(native.delay_settings(model, delay)):
+        element = _actuator(root, model.actuator(a).name) if model.actuator(a).name else None
+        if element is None:
+            raise PatchError(f"actuator {a} has no name: the delay cannot be written into its element")
+        element.set("nsample", str(nsample))
+        element.set("interp", "linear")
+        element.set("delay", _fmt(total))
 
 
 def _absolute_paths(root: ET.Element, base: pathlib.Path) -> None:

@@ -27,6 +27,7 @@ import jax.numpy as jnp  # noqa: E402
 import mujoco  # noqa: E402
 from mujoco import mjx  # noqa: E402
 
+from sysid import native  # noqa: E402
 from sysid.errors import UserError  # noqa: E402
 from sysid.loss import DIVERGED_RESIDUAL  # noqa: E402
 from sysid.objective import Objective  # noqa: E402
@@ -48,13 +49,14 @@ def _writes(model: mujoco.MjModel, i: int, p: Param) -> list[Write] | None:
         return [("body_inertia", 3 * b + k, i, float(model.body_inertia[b, k])) for k in range(3)]
     if p.kind == "com":
         return [("body_ipos", 3 * model.body(p.target).id + p.index, i, 1.0)]
-    if p.kind in ("kp", "kv", "gear"):
+    if p.kind == "gear":
+        return [("actuator_gear", model.actuator(p.target).id * 6, i, 1.0)]
+    if p.kind in ("kp", "kv", "ki", "kd", "vmax", "imax", "motorconst"):  # gains: linear in the arrays (sysid.native)
         a = model.actuator(p.target).id
-        g, b = model.actuator_gainprm.shape[1], model.actuator_biasprm.shape[1]
-        return {"kp": [("actuator_gainprm", a * g, i, 1.0), ("actuator_biasprm", a * b + 1, i, -1.0)],
-                "kv": [("actuator_biasprm", a * b + 2, i, -1.0)],
-                "gear": [("actuator_gear", a * 6, i, 1.0)]}[p.kind]
-    return None  # delay
+        slots = native.SLOTS.get((p.kind, native.family(model, a)), ())
+        return [(f"actuator_{field}", a * getattr(model, f"actuator_{field}").shape[1] + k, i, sign)
+                for field, k, sign in slots] or None
+    return None  # delay, limits, resistance (with the inductance), the log-Cholesky inertial
 
 
 class MjxLoss:

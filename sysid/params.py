@@ -10,6 +10,7 @@ final values into an `MjSpec` for export.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import fnmatch
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +19,7 @@ from typing import Any, Literal
 import mujoco
 import numpy as np
 
+from sysid import inertial, native
 from sysid.errors import UserError
 
 Element = Literal["joint", "body", "actuator", "global", "model"]
@@ -60,7 +62,22 @@ KINDS: dict[str, Kind] = {
     "kv": Kind("actuator", True, 100.0, "N m s/rad"),
     "gear": Kind("actuator", None, 0.0, "x"),
     "delay": Kind("global", True, 0.1, "s"),
+    # MuJoCo-native actuator parameters (sysid.native); ranges: `KIND@A` symmetric, `KIND@A.lo` / `.hi` one end
+    "forcerange": Kind("actuator", False, 0.0, "N m"),
+    "ctrlrange": Kind("actuator", False, 0.0, "ctrl"),
+    "resistance": Kind("actuator", False, 0.0, "Ohm"),
+    "motorconst": Kind("actuator", False, 0.0, "N m/A"),
+    "ki": Kind("actuator", True, 0.0, "N m/(rad s)"),
+    "kd": Kind("actuator", True, 0.0, "N m s/rad"),
+    "imax": Kind("actuator", True, 0.0, "rad s"),
+    "vmax": Kind("actuator", False, 0.0, "V"),
+    # a body's whole inertial, physically consistent: ten log-Cholesky coordinates (sysid.inertial)
+    "inertial": Kind("body", None, 0.0, "log-Cholesky"),
 }
+# Components a target may name with a suffix (`com@BODY.z`, `forcerange@A.lo`); bare: com's three axes,
+# a range's symmetric limit (index 0).
+PARTS = {"com": ("x", "y", "z"), "inertial": inertial.NAMES, "forcerange": native.RANGE_PARTS[1:],
+         "ctrlrange": native.RANGE_PARTS[1:]}
 ALIASES = {"friction": "frictionloss"}
 DEFAULT_RANGE_FACTOR = 10.0  # default bounds: [initial / 10, initial * 10] (or [0, 10 * initial])
 AXES = "xyz"
@@ -84,7 +101,7 @@ class Param:
       name: canonical output name, e.g. "damping@elbow", "com@fore.x", "delay".
       kind: canonical kind (a key of KINDS).
       target: MJCF element name ("" for delay).
-      index: component (0 except com's axis 0..2).
+      index: component: com's axis 0..2; a range's 0 (symmetric), 1 (lo) or 2 (hi); else 0.
       initial: starting value, in the kind's unit.
       lower, upper: bounds, in the kind's unit.
       transform: "log" (search log(value + floor)) or "linear".
@@ -206,8 +223,18 @@ class ParamSet(Sequence[Param]):
     def write_spec(self, spec: mujoco.MjSpec, model: mujoco.MjModel, values: np.ndarray) -> None:
         """Write (n,) final values into `spec` for export. `model` is the compiled input model,
         used to make body inertials explicit when a body parameter is fitted."""
+        fitted = copy.copy(model)
+        self.write(fitted, values, mujoco.MjData(fitted))
         for p, value in zip(self.params, values):
-            _write_spec(spec, model, p, float(value))
+            if KINDS[p.kind].element == "actuator" and p.kind != "gear":
+                native.write_spec(spec.actuator(p.target), fitted, model.actuator(p.target).id)
+            elif p.kind == "inertial":
+                b, body = model.body(p.target).id, spec.body(p.target)
+                body.explicitinertial, body.fullinertia = True, [np.nan] * 6
+                body.mass, body.ipos, body.iquat, body.inertia = (
+                    fitted.body_mass[b], fitted.body_ipos[b], fitted.body_iquat[b], fitted.body_inertia[b])
+            else:
+                _write_spec(spec, model, p, float(value))
 
 
 def parse_params(text: str, model: mujoco.MjModel, *, overrides: Mapping[str, Mapping[str, Any]] | None = None,
@@ -234,7 +261,7 @@ def parse_params(text: str, model: mujoco.MjModel, *, overrides: Mapping[str, Ma
             raise UserError(f"--params: unknown parameter kind {kind_text!r} in {item!r}; known kinds: {known}")
         if KINDS[kind].element == "model":
             raise UserError(f"--params: {item!r} is a number of an actuator model; fit it with --actuator MODEL@TARGET")
-        params.extend(_expand(kind, target.strip(), model, item))
+        params.extend(_expand(kind, target.strip(), model, item, overrides or {}))
     params = [_override(p, overrides or {}) for p in [*params, *extra]]
     if overrides:
         names = [p.name for p in params]
@@ -244,12 +271,18 @@ def parse_params(text: str, model: mujoco.MjModel, *, overrides: Mapping[str, Ma
     return ParamSet(params, model=model)
 
 
-def _expand(kind: str, target: str, model: mujoco.MjModel, item: str) -> list[Param]:
+def _expand(kind: str, target: str, model: mujoco.MjModel, item: str, overrides: Mapping[str, Mapping[str, Any]]) -> list[Param]:
     info = KINDS[kind]
     if info.element == "global":
         if target:
             raise UserError(f"--params: {kind!r} applies to all actuators and takes no target, got {item!r}")
-        return [_make(kind, "", 0, 0.0, model)]
+        return [_make(kind, "", 0, 0.0, model, overrides)]
+    parts = PARTS.get(kind, ())
+    stem, _, suffix = target.rpartition(".")
+    if stem and suffix in parts and target not in _all_names(info.element, model):
+        target, indices = stem, [parts.index(suffix) + (kind in native.RANGE_KINDS)]
+    else:
+        indices = [0] if kind in native.RANGE_KINDS else list(range(len(parts))) or [0]
     candidates = _elements(kind, model)
     if target:
         names = [n for n in candidates if fnmatch.fnmatchcase(n, target)]
@@ -261,21 +294,16 @@ def _expand(kind: str, target: str, model: mujoco.MjModel, item: str) -> list[Pa
                 f"--params: {item!r}: no {info.element} named {target!r} in the model; "
                 f"{'bodies' if info.element == 'body' else info.element + 's'}: {', '.join(all_names) or '(none)'}"
             )
-    else:
-        names = candidates
+    else:  # a bare range kind covers the actuators that have that limit; name others to give them one
+        names = [n for n in candidates if kind not in native.RANGE_KINDS or _read(model, kind, n, 0) > 0]
         if not names:
             raise UserError(f"--params: {item!r}: the model has no {info.element} with a {kind} to fit ({_why_not(kind)})")
-    out = []
-    for name in names:
-        for index in range(3 if kind == "com" else 1):
-            out.append(_make(kind, name, index, _read(model, kind, name, index), model))
-    return out
+    return [_make(kind, name, index, _read(model, kind, name, index), model, overrides) for name in names for index in indices]
 
 
 def _why_not(kind: str) -> str:
     return {
-        "kp": "kp and kv apply to position actuators (gain fixed, bias affine with biasprm[1] = -kp)",
-        "kv": "kp and kv apply to position actuators (gain fixed, bias affine with biasprm[1] = -kp)",
+        **native.WHY_NOT,
         "mass": "bodies welded to the world have nothing to identify",
         "inertia": "bodies welded to the world have nothing to identify",
         "com": "bodies welded to the world have nothing to identify",
@@ -283,7 +311,7 @@ def _why_not(kind: str) -> str:
 
 
 def _all_names(element: Element, model: mujoco.MjModel) -> list[str]:
-    count = {"joint": model.njnt, "body": model.nbody, "actuator": model.nu}[element]
+    count = {"joint": model.njnt, "body": model.nbody, "actuator": model.nactuator}[element]
     return [getattr(model, element)(i).name for i in range(count)]
 
 
@@ -295,18 +323,9 @@ def _elements(kind: str, model: mujoco.MjModel) -> list[str]:
         return [model.joint(j).name for j in range(model.njnt) if model.jnt_type[j] in scalar]
     if element == "body":
         return [model.body(b).name for b in range(1, model.nbody) if model.body_weldid[b] != 0]
-    if kind in ("kp", "kv"):
-        return [model.actuator(a).name for a in range(model.nu) if _is_position_actuator(model, a)]
-    return [model.actuator(a).name for a in range(model.nu)]
-
-
-def _is_position_actuator(model: mujoco.MjModel, a: int) -> bool:
-    return (
-        model.actuator_gaintype[a] == mujoco.mjtGain.mjGAIN_FIXED
-        and model.actuator_biastype[a] == mujoco.mjtBias.mjBIAS_AFFINE
-        and model.actuator_gainprm[a, 0] > 0
-        and np.isclose(model.actuator_biasprm[a, 1], -model.actuator_gainprm[a, 0])
-    )
+    if kind == "gear":
+        return [model.actuator(a).name for a in range(model.nactuator)]
+    return [model.actuator(a).name for a in range(model.nactuator) if native.applies(model, a, kind)]
 
 
 def _read(model: mujoco.MjModel, kind: str, name: str, index: int) -> float:
@@ -318,24 +337,47 @@ def _read(model: mujoco.MjModel, kind: str, name: str, index: int) -> float:
         return float(model.body_mass[model.body(name).id])
     if kind == "inertia":
         return 1.0
+    if kind == "inertial":
+        return float(inertial.theta_from_body(model, model.body(name).id)[index])
     if kind == "com":
         return float(model.body_ipos[model.body(name).id, index])
     a = model.actuator(name).id
-    return float({"kp": model.actuator_gainprm[a, 0], "kv": -model.actuator_biasprm[a, 2], "gear": model.actuator_gear[a, 0]}[kind])
+    return float(model.actuator_gear[a, 0]) if kind == "gear" else native.read(model, a, kind, index)
 
 
-def _make(kind: str, target: str, index: int, initial: float, model: mujoco.MjModel) -> Param:
-    name = kind if KINDS[kind].element == "global" else f"{kind}@{target}" + (f".{AXES[index]}" if kind == "com" else "")
-    lower, upper, transform = _default_bounds(name, kind, initial, com_half=0.1 * float(model.stat.extent))
+def _make(kind: str, target: str, index: int, initial: float, model: mujoco.MjModel,
+          overrides: Mapping[str, Mapping[str, Any]]) -> Param:
+    if KINDS[kind].element == "global":
+        name = kind
+    else:
+        offset = int(kind in native.RANGE_KINDS)  # a range's index 0 is its symmetric limit
+        name = f"{kind}@{target}" + (f".{PARTS[kind][index - offset]}" if kind in PARTS and index >= offset else "")
+    # A starting point from the config counts before the default bounds (a limit the model lacks reads 0).
+    given = [v["initial"] for pattern, v in overrides.items() if "initial" in v and fnmatch.fnmatchcase(name, pattern)]
+    if given:
+        try:
+            initial = float(given[-1])
+        except (TypeError, ValueError):
+            raise UserError(f"config: params.{name}.initial must be a number, got {given[-1]!r}") from None
+    lower, upper, transform = _default_bounds(name, kind, initial, com_half=0.1 * float(model.stat.extent), index=index)
     return Param(name, kind, target, index, initial, lower, upper, transform)
 
 
-def _default_bounds(name: str, kind: str, initial: float, *, com_half: float) -> tuple[float, float, Transform]:
+def _default_bounds(name: str, kind: str, initial: float, *, com_half: float, index: int = 0) -> tuple[float, float, Transform]:
     """Default (lower, upper, transform) around `initial`: a factor of 10 either way, from 0 for
-    nonnegative kinds, +-com_half (m) for com."""
+    nonnegative kinds, +-com_half (m) for com; one end of a range moves by a factor of 10 away from 0."""
     info = KINDS[kind]
     if kind == "com":
         return initial - com_half, initial + com_half, "linear"
+    if kind == "inertial":  # alpha, d: mass and lengths within ~10x; t: the com; shears: a body's size
+        half = 1.15 if index < 4 else com_half if index >= 7 else max(com_half, 2 * abs(initial))
+        return initial - half, initial + half, "linear"
+    if kind in native.RANGE_KINDS and (initial == 0 or index):
+        if initial == 0:
+            raise UserError(f"{name}: the actuator has no {kind} to start from; set params: {{{name}: {{initial: ...}}}} "
+                            "in --config")
+        lo, hi = sorted((initial / DEFAULT_RANGE_FACTOR, initial * DEFAULT_RANGE_FACTOR))
+        return (lo, hi, "log") if initial > 0 else (lo, hi, "linear")
     if info.nonnegative is None:  # gear: a signed scale
         if initial == 0:
             raise UserError(f"{name}: the model's value is 0; a gear of 0 cannot be scaled")
@@ -363,7 +405,7 @@ def _override(p: Param, overrides: Mapping[str, Mapping[str, Any]]) -> Param:
         return p
     if "initial" in fields and "lower" not in fields and "upper" not in fields:
         # A starting point given alone moves the default range with it.
-        lower, upper, _ = _default_bounds(p.name, p.kind, fields["initial"], com_half=(p.upper - p.lower) / 2)
+        lower, upper, _ = _default_bounds(p.name, p.kind, fields["initial"], com_half=(p.upper - p.lower) / 2, index=p.index)
         fields = {"lower": lower, "upper": upper, **fields}
     return dataclasses.replace(p, **fields)
 
@@ -383,21 +425,16 @@ def _writer(model: mujoco.MjModel, p: Param) -> Callable[[mujoco.MjModel, float]
     if kind == "com":
         b, axis = model.body(p.target).id, p.index
         return lambda m, v: m.body_ipos.__setitem__((b, axis), v)
+    if kind == "inertial":
+        return inertial.writer(model.body(p.target).id, p.index)
     if kind == "inertia":
         b = model.body(p.target).id
         base = model.body_inertia[b].copy()  # the input model's tensor, which the factor scales
         return lambda m, v: m.body_inertia.__setitem__(b, base * v)
     a = model.actuator(p.target).id
-    if kind == "kp":
-
-        def write_kp(m: mujoco.MjModel, v: float) -> None:
-            m.actuator_gainprm[a, 0] = v
-            m.actuator_biasprm[a, 1] = -v
-
-        return write_kp
-    if kind == "kv":
-        return lambda m, v: m.actuator_biasprm.__setitem__((a, 2), -v)
-    return lambda m, v: m.actuator_gear.__setitem__((a, 0), v)  # gear
+    if kind == "gear":
+        return lambda m, v: m.actuator_gear.__setitem__((a, 0), v)
+    return native.writer(model, a, kind, p.index)
 
 
 def _set_first(obj: Any, attr: str, value: float) -> None:
@@ -433,17 +470,8 @@ def _write_spec(spec: mujoco.MjSpec, model: mujoco.MjModel, p: Param, value: flo
         else:
             b = model.body(p.target).id
             body.inertia, body.fullinertia = model.body_inertia[b] * value, [np.nan] * 6
-    else:
+    else:  # gear (the other actuator kinds copy the fitted arrays: sysid.native.write_spec)
         act = spec.actuator(p.target)
-        if p.kind == "kp":
-            gain, bias = np.array(act.gainprm, float), np.array(act.biasprm, float)
-            gain[0], bias[1] = value, -value
-            act.gainprm, act.biasprm = gain, bias
-        elif p.kind == "kv":
-            bias = np.array(act.biasprm, float)
-            bias[2] = -value
-            act.biasprm = bias
-        else:
-            gear = np.array(act.gear, float)
-            gear[0] = value
-            act.gear = gear
+        gear = np.array(act.gear, float)
+        gear[0] = value
+        act.gear = gear

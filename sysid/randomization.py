@@ -43,7 +43,8 @@ HEADER = """\
 # centre is the fitted value; scale = widen x the fit's standard error (fit_std); mean and std are the
 # moments of the truncated distribution. Names are KIND@TARGET of sysid's --params grammar:
 # inertia@BODY is a factor on the inertia tensor in calibrated.xml (already calibrated, so centre 1);
-# delay is the actuation delay in s (not in calibrated.xml): the plant sees at time t the command issued
+# delay is the actuation delay in s (calibrated.xml carries its centre natively; a bundle removes it there
+# and draws it): the plant sees at time t the command issued
 # at t - delay, averaged over each model step (sysid.sim.held_controls).
 """
 

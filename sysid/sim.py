@@ -5,7 +5,9 @@ per candidate, into which a `ParamSet` writes candidate values. Controls follow 
 timing convention of DESIGN.md: a command issued at time[i] is held until time[i+1]; with an
 actuation delay d the plant sees at time t the command issued at t - d. The control applied
 over a model step is the average of that delayed, held command over the step, which makes
-the rollout a continuous function of a fractional delay (not whole steps).
+the rollout a continuous function of a fractional delay (not whole steps). calibrated.xml
+carries the fitted delay as MuJoCo's native actuator delay, which reproduces this convention
+exactly for delays of at least one timestep (`sysid.native`).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ class Uncertainty:
       identifiable: (n,) False where the 95% interval is wider than the bounds or the parameter
         is more than 95% correlated with another one.
       problems: one plain sentence per unidentifiable parameter (or pair), with a remedy.
+      combinations: what the data determines even when single parameters are not (`combinations`).
     """
 
     std: np.ndarray
@@ -32,6 +33,70 @@ class Uncertainty:
     residual_scale: float
     identifiable: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool))
     problems: tuple[str, ...] = ()
+    combinations: tuple[Combination, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Combination:
+    """One direction in parameter space with its standard error (an eigenvector of the covariance).
+
+    Attributes:
+      weights: name -> w, a unit vector over the parameters' scaled changes: the combination is
+        sum_i w_i (value_i - fitted_i) / scale_i.
+      std: its standard error, in the same scaled (dimensionless) units.
+      scale: name -> the scale of each parameter (its value for a log-scaled one, so a change is
+        relative; half its range for a linear one that sits near 0).
+    """
+
+    weights: dict[str, float]
+    std: float
+    scale: dict[str, float]
+
+    def as_dict(self) -> dict:
+        return {"std": self.std, "weights": self.weights, "scale": self.scale}
+
+
+
+def describe_combination(combination: dict) -> str:
+    """One line for a result.json combination: its larger weights (d: scaled change) and its std."""
+    weights = sorted(combination["weights"].items(), key=lambda kv: -abs(kv[1]))
+    terms = " ".join(f"{w:+.2f} d{name}" for name, w in weights if abs(w) >= 0.05)
+    return f"{terms} (std {combination['std']:.3g})"
+
+
+def combinations(params: ParamSet, values: np.ndarray, cov_u: np.ndarray) -> tuple[Combination, ...]:
+    """The well- and ill-determined combinations of the parameters, best first.
+
+    Args:
+      values: (n,) fitted values; cov_u: (n, n) covariance in the search coordinates u (inf rows
+        for directions the data cannot see; those parameters are left out).
+    Returns:
+      one Combination per eigenvector of the covariance of the scaled changes (value_i - fitted_i) /
+      scale_i, sorted by standard error. For masses, centres of mass and inertias that are not
+      identifiable one by one, the first ones are what the motion pins down (e.g. m c for a
+      pendulum's link).
+    """
+    finite = np.flatnonzero(np.isfinite(np.diag(cov_u)))
+    if finite.size == 0:
+        return ()
+    scale = np.array([_scale(p, v) for p, v in zip(params, values)])
+    d = np.abs(params.value_per_unit(values)) / scale
+    cov = (d[finite, None] * cov_u[np.ix_(finite, finite)]) * d[None, finite]
+    eigval, eigvec = np.linalg.eigh(0.5 * (cov + cov.T))
+    names = [params.names[i] for i in finite]
+    out = []
+    for k in np.argsort(eigval):
+        w = eigvec[:, k] * np.sign(eigvec[np.argmax(np.abs(eigvec[:, k])), k])  # largest weight positive
+        out.append(Combination({n: float(x) for n, x in zip(names, w)}, float(np.sqrt(max(eigval[k], 0.0))),
+                               {n: float(scale[i]) for n, i in zip(names, finite)}))
+    return tuple(out)
+
+
+def _scale(p, value: float) -> float:
+    """The unit a parameter's change is measured in for combinations (see `Combination`)."""
+    if p.transform == "log":
+        return float(value + p.floor)
+    return float(abs(value)) if abs(value) > 0.05 * (p.upper - p.lower) else float(p.upper - p.lower) / 2
 
 
 def signal_weights(residuals: np.ndarray, groups: np.ndarray, dim: int) -> np.ndarray:
@@ -100,7 +165,7 @@ def uncertainty(params: ParamSet, values: np.ndarray, jacobian: np.ndarray, resi
     identifiable, problems = identifiability(params.names, 2 * span, corr)
     return Uncertainty(std=std, ci95=np.stack([lo, hi], axis=1), correlation=corr,
                        residual_scale=float(np.sqrt(residuals @ residuals / dof)),
-                       identifiable=identifiable, problems=problems)
+                       identifiable=identifiable, problems=problems, combinations=combinations(params, values, cov_u))
 
 
 def identifiability(names: list[str], width_u: np.ndarray, correlation: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -133,3 +133,27 @@ def test_a_strong_prior_sets_the_value_and_its_interval(pendulum, noisy_log):
     assert result.values[1] == pytest.approx(0.025, abs=5e-7)  # MAP: the prior dominates the data here
     assert result.uncertainty.std[1] < 1.1e-7
     assert abs(result.values[0] / TRUTH["damping@hinge"] - 1) > 0.01  # damping compensates the wrong armature
+
+
+def test_inertial_combinations_std_matches_their_spread_over_seeds():
+    """Mass, centre of mass and inertia of a pendulum link are not identifiable one by one, but
+    combinations of them are (gravity sees m c, the swing m c^2 + I): over 6 noisy logs, the spread of
+    the fitted values along the best-determined combinations is within 2x of their standard errors."""
+    truth = with_values(mujoco.MjModel.from_xml_string(PENDULUM_XML), TRUTH)
+    params = parse_params("mass@link,com@link.z,inertia@link", truth)
+    fits = []
+    for seed in range(6):
+        result = fit(truth, [make_log(truth, 1.0, seed=200 + seed)], params,
+                     FitConfig(horizons=(0.3,), optimizer="lsq", nthread=2), progress=False)
+        fits.append((result.values, result.uncertainty))
+    first = fits[0][1].combinations
+    assert len(first) == 3 and first[0].std < first[1].std < first[2].std
+    names = params.names
+    for k in range(2):  # the two the motion determines
+        w = np.array([first[k].weights[n] for n in names])
+        scale = np.array([first[k].scale[n] for n in names])
+        projected = [float(w @ (values / scale)) for values, _ in fits]
+        reported = np.mean([u.combinations[k].std for _, u in fits])
+        assert 0.5 < np.std(projected, ddof=1) / reported < 2.0, (k, np.std(projected, ddof=1), reported)
+    # One parameter alone is far less determined than the best combination.
+    assert max(fits[0][1].std / np.abs(fits[0][0])) > 10 * first[0].std

@@ -8,7 +8,14 @@ the delay is the d that leaves the smallest residual. A scan over whole samples 
 correlation of the command with the acceleration, i.e. a cross-correlation that first removes
 what the states explain) finds the coarse delay; a bounded 1-D minimisation around it refines it
 below one sample, the delayed command being the held command averaged over one sample period
-(continuous in d).
+(continuous in d). Other joints' accelerations and the usual coupling terms (cos q qdd, sin q qd^2)
+and a smooth Coulomb term join the regressors, so a cart under a pole or a friction joint is fitted.
+
+Uncertainty: the log is cut into `SEGMENTS` blocks and the delay re-estimated with each block left
+out; the jackknife standard error gives an interval estimate +- 2 se (clipped at 0). The estimate
+is informative only when that interval is narrower than one sample period (and the command
+explains a noticeable part of the response); a log whose interval reaches 0 shows no detectable
+delay, and is reported so.
 
 Convention: the result is returned in sysid's simulator convention when `timestep` is given
 (`sysid.sim` applies the command averaged over each semi-implicit Euler step, which responds half
@@ -31,6 +38,7 @@ from sysid.errors import UserError
 _POLYORDER = 3
 _WINDOW_S = 0.05  # s, filter window (at least 7 samples)
 INFORMATIVE_GAIN = 0.01  # the command must explain this much more variance for the estimate to count
+SEGMENTS = 8  # jackknife blocks per log
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +52,9 @@ class DelayEstimate:
       r2: fraction of the filtered acceleration's variance the model explains at `delay`.
       r2_no_command: the same without the command term: how much the command adds.
       pairs: (actuator, joint) pairs used.
+      lower, upper: s, the interval delay +- 2 jackknife standard errors, lower clipped at the zero
+        delay (same convention as `delay`).
+      shift: s, what the convention adds to a continuous-time delay (timestep / 2, or 0).
     """
 
     delay: float
@@ -52,17 +63,52 @@ class DelayEstimate:
     r2: float
     r2_no_command: float
     pairs: tuple[tuple[str, str], ...]
+    lower: float = -np.inf
+    upper: float = np.inf
+    shift: float = 0.0
+
+    @property
+    def detected(self) -> bool:
+        """True when the interval excludes a zero delay."""
+        return self.lower > self.shift
 
     @property
     def informative(self) -> bool:
-        """True when the command explains a noticeable part of the response (r2 gain >= 0.01);
-        smooth commands or noisy positions leave the delay poorly determined."""
-        return self.r2 - self.r2_no_command >= INFORMATIVE_GAIN
+        """True when the interval is narrower than one sample and the command explains a noticeable
+        part of the response (r2 gain >= 0.01); smooth commands or noisy positions leave it wide."""
+        return self.upper - self.lower < self.sample_period and self.r2 - self.r2_no_command >= INFORMATIVE_GAIN
+
+    @property
+    def std(self) -> float:
+        """s, the jackknife standard error (half the interval's unclipped half-width)."""
+        return (self.upper - self.delay) / 2
+
+    def describe(self) -> str:
+        """One line for people: no non-zero delay is stated for a log whose interval reaches zero."""
+        ms = lambda x: f"{1e3 * x:.3g}"  # noqa: E731
+        if not self.detected:
+            text = f"no delay detected (interval up to {ms(self.upper)} ms)"
+        else:
+            text = f"{ms(self.delay)} ms (interval {ms(self.lower)} to {ms(self.upper)} ms)"
+        if not self.informative:
+            text += f", not informative (wider than one sample, {ms(self.sample_period)} ms, or a weak command)"
+        return text
 
     def as_dict(self) -> dict:
         """Plain data for result.json."""
-        return {"value": self.delay, "coarse": self.coarse, "sample_period": self.sample_period, "r2": self.r2,
-                "r2_no_command": self.r2_no_command, "informative": self.informative, "pairs": [list(p) for p in self.pairs]}
+        return {"value": self.delay, "lower": self.lower, "upper": self.upper, "detected": self.detected,
+                "coarse": self.coarse, "sample_period": self.sample_period, "r2": self.r2, "r2_no_command": self.r2_no_command,
+                "informative": self.informative, "pairs": [list(p) for p in self.pairs], "summary": self.describe()}
+
+
+def compare_with_fit(estimate: DelayEstimate, fitted: float, fitted_std: float) -> str | None:
+    """A warning when the fitted delay (s, with its standard error) and the estimate disagree by more
+    than twice their combined standard error; None when they agree."""
+    spread = 2 * float(np.hypot(estimate.std, fitted_std if np.isfinite(fitted_std) else 0.0))
+    if abs(fitted - estimate.delay) <= max(spread, 0.5 * estimate.sample_period):
+        return None
+    return (f"the fitted delay {1e3 * fitted:.3g} ms disagrees with the delay estimated from the logs, "
+            f"{estimate.describe()}; check the command-to-joint pairs and the log timing, or fix the delay in --config")
 
 
 def actuated_joints(model: mujoco.MjModel) -> dict[str, str]:
@@ -101,19 +147,25 @@ def estimate_delay(logs: Sequence[Log], pairs: Mapping[str, str] | None = None, 
     if sum(p.rows for p in problems) < 10:
         return None
 
-    def cost(d: float) -> float:
-        return sum(p.cost(d) for p in problems) / len(problems)
+    def costs(d: float | None) -> np.ndarray:  # (1 + SEGMENTS,): all rows, then each block left out
+        return sum(p.costs(d) for p in problems) / len(problems)
 
     lags = np.arange(0, max_delay * (1 + 1e-9), period)
-    scan = np.array([cost(d) for d in lags])
-    coarse = float(lags[int(np.argmin(scan))])
-    lo, hi = max(0.0, coarse - period), min(max_delay, coarse + period)
-    refined = minimize_scalar(cost, bounds=(lo, hi), method="bounded", options={"xatol": 1e-3 * period}) if hi > lo else None
-    delay = float(refined.x) if refined is not None and refined.fun <= cost(coarse) else coarse
-    r2 = 1 - cost(delay)
-    r2_no_command = 1 - sum(p.cost(None) for p in problems) / len(problems)
+    scan = np.array([costs(d) for d in lags])  # (L, 1 + SEGMENTS)
+    found = []
+    for k in range(scan.shape[1]):
+        coarse = float(lags[int(np.argmin(scan[:, k]))])
+        lo, hi = max(0.0, coarse - period), min(max_delay, coarse + period)
+        refined = minimize_scalar(lambda d: costs(d)[k], bounds=(lo, hi), method="bounded",
+                                  options={"xatol": 1e-3 * period}) if hi > lo else None
+        found.append((float(refined.x) if refined is not None and refined.fun <= scan[:, k].min() else coarse, coarse))
+    (delay, coarse), jack = found[0], np.array([d for d, _ in found[1:]])
+    std = float(np.sqrt((len(jack) - 1) / len(jack) * np.sum((jack - jack.mean()) ** 2)))
+    r2 = 1 - costs(delay)[0]
+    r2_no_command = 1 - costs(None)[0]
     shift = 0.5 * timestep
-    return DelayEstimate(delay + shift, coarse + shift, period, float(r2), float(r2_no_command), tuple(pairs.items()))
+    return DelayEstimate(delay + shift, coarse + shift, period, float(r2), float(r2_no_command), tuple(pairs.items()),
+                         lower=max(0.0, delay - 2 * std) + shift, upper=delay + 2 * std + shift, shift=shift)
 
 
 class _Problem:
@@ -133,17 +185,26 @@ class _Problem:
             self.targets, self.actuators = [], []
             return
         states = []
-        accelerations = {}
+        q, qd, qdd = {}, {}, {}
         for joint in dict.fromkeys(log.pos):
-            q = np.interp(self.grid, log.time, log.pos[joint])
-            states += [self._filter(q), self._filter(q, 1), np.sin(self._filter(q)), np.cos(self._filter(q))]
-            accelerations[joint] = self._filter(q, 2)
-        states = np.stack([s[self.keep] for s in states], axis=1)
-        states = (states - states.mean(axis=0)) / np.maximum(states.std(axis=0), 1e-12)
-        self.states = np.concatenate([states, np.ones((self.rows, 1))], axis=1)
-        targets = [accelerations[j][self.keep] for j in dict.fromkeys(pairs.values())]
-        self.targets = [y for y in targets if np.ptp(y) > 0]  # a joint that never accelerates tells nothing
+            raw = np.interp(self.grid, log.time, log.pos[joint])
+            q[joint], qd[joint], qdd[joint] = (self._filter(raw, k)[self.keep] for k in range(3))
+            states += [q[joint], qd[joint], np.sin(q[joint]), np.cos(q[joint])]
+        self.states = np.concatenate([_standard(np.stack(states, axis=1)), np.ones((self.rows, 1))], axis=1)
+        self.targets, self.coupling = [], []
+        for joint in dict.fromkeys(pairs.values()):
+            if np.ptp(qdd[joint]) == 0:  # a joint that never accelerates tells nothing
+                continue
+            columns = [np.tanh(qd[joint] / (0.05 * np.std(qd[joint]) + 1e-12))]  # smooth Coulomb friction
+            for other in q:
+                if other != joint:
+                    columns += [qdd[other], np.cos(q[other]) * qdd[other], np.sin(q[other]) * qd[other] ** 2,
+                                np.cos(q[other]) * qd[other] ** 2]
+            self.targets.append(qdd[joint])
+            self.coupling.append(_standard(np.stack(columns, axis=1)))
         self.actuators = [(a, log.time, log.ctrl[a]) for a in pairs]
+        block = np.minimum(np.arange(self.rows) * SEGMENTS // max(self.rows, 1), SEGMENTS - 1)
+        self.masks = [np.ones(self.rows, bool), *(block != k for k in range(SEGMENTS))]
 
     def _filter(self, x: np.ndarray, deriv: int = 0) -> np.ndarray:
         return savgol_filter(x, self.window, _POLYORDER, deriv=deriv, delta=self.period, mode="interp")
@@ -156,18 +217,35 @@ class _Problem:
         edges = self.grid - delay
         return (at(edges + 0.5 * self.period) - at(edges - 0.5 * self.period)) / self.period
 
-    def cost(self, delay: float | None) -> float:
-        """Mean over joints of residual / total variance of the filtered acceleration."""
+    def costs(self, delay: float | None) -> np.ndarray:
+        """(1 + SEGMENTS,) mean over joints of residual / total variance of the filtered acceleration,
+        on all rows and then with each block left out."""
+        out = np.ones(1 + SEGMENTS)
         if self.rows == 0 or not self.targets:
-            return 1.0
+            return out
         columns = [self.states]
         if delay is not None:
             commands = [self._filter(self.delayed(t, u, delay))[self.keep] for _, t, u in self.actuators]
             columns.append(np.stack(commands, axis=1) / np.maximum([np.std(c) for c in commands], 1e-12))
-        design = np.concatenate(columns, axis=1)
-        total = 0.0
-        for y in self.targets:
-            coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-            total += float(np.sum((y - design @ coef) ** 2) / max(np.sum((y - y.mean()) ** 2), 1e-300))
-        return total / len(self.targets)
+        for k, mask in enumerate(self.masks):
+            total = 0.0
+            for y, coupling in zip(self.targets, self.coupling):
+                design = np.concatenate([*columns, coupling], axis=1)[mask]
+                total += _residual(design, y[mask]) / max(np.sum((y[mask] - y[mask].mean()) ** 2), 1e-300)
+            out[k] = total / len(self.targets)
+        return out
+
+
+def _residual(design: np.ndarray, y: np.ndarray) -> float:
+    """Residual sum of squares of least squares y ~ design (R, C), by the normal equations with a
+    tiny ridge for rank-deficient columns (LAPACK's SVD is 30x slower on these small problems)."""
+    gram = design.T @ design
+    gram[np.diag_indices_from(gram)] += 1e-10 * max(float(np.trace(gram)), 1e-300)
+    coef = np.linalg.solve(gram, design.T @ y)
+    return float(np.sum((y - design @ coef) ** 2))
+
+
+def _standard(columns: np.ndarray) -> np.ndarray:
+    """(R, C) columns scaled to zero mean and unit standard deviation (constant ones stay 0)."""
+    return (columns - columns.mean(axis=0)) / np.maximum(columns.std(axis=0), 1e-12)
 
