@@ -24,12 +24,13 @@ from sysid.data import Log
 from sysid.errors import UserError
 from sysid.loss import ShootingLoss, Windows
 from sysid.objective import Objective
+from sysid.optim.blocks import block_uncertainty
 from sysid.optim import select_optimizers
 from sysid.priors import Priors, check_priors
 from sysid.params import ParamSet
 from sysid.sim import Simulator, single_threaded_blas
 from sysid.track import Track, bind_log
-from sysid.uncertainty import Uncertainty, uncertainty
+from sysid.uncertainty import Uncertainty
 
 if TYPE_CHECKING:
     from sysid.closedloop import ClosedLoop
@@ -230,18 +231,17 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     values = params.from_unit(u)
     final = ShootingLoss(sim, tracks, config.horizons[-1])
     # Uncertainty at the last stage's optimum (with its refined start states) when it covered the
-    # final windows, reusing its Jacobian if it has one; else one batched rollout at zero offsets.
+    # final windows; else at zero offsets. One Jacobian, folded window by window with each
+    # signal's rows weighted by its residual scale: the start states are eliminated per window.
     if (last_outcome is not None and not interrupted and last_objective.shooting.n_windows == final.n_windows
             and last_objective.refine_states == config.refine_states):
         objective, x = last_objective, last_outcome.x
         r = last_outcome.residuals if last_outcome.residuals is not None else objective.residuals(x[None])[0]
-        jac = last_outcome.jacobian if last_outcome.jacobian is not None else objective.jacobian(x, r)
     else:
         objective = Objective(final, refine_states=config.refine_states, priors=priors)
         x = objective.start(u)
         r = objective.residuals(x[None])[0]
-        jac = objective.jacobian(x, r)
-    unc = uncertainty(params, values, jac, r, objective.n_state, groups=objective.groups)
+    unc = block_uncertainty(objective, x, r)
     for problem in unc.problems:
         warnings.warn(problem, stacklevel=3)
     fitted_loss = float(np.mean(r**2))

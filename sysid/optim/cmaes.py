@@ -106,7 +106,7 @@ def _refine_states(objective: Objective, x: np.ndarray) -> np.ndarray:
     """
     n = objective.n
     r = objective.residuals(x[None])[0]
-    step = StateProjection(objective, objective.jacobian(x, r)).offsets(r)
+    step = StateProjection(objective, objective.jacobian_chunks(x, r)).offsets(r)
     trials = np.repeat(x[None], 3, axis=0)
     trials[:, n:] += np.array([1.0, 0.5, 0.25])[:, None] * step
     losses = objective.loss(trials)
