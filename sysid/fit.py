@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from sysid.data import Log
 from sysid.errors import UserError
 from sysid.loss import ShootingLoss, Windows
+from sysid.memory import check_memory
 from sysid.objective import Objective
 from sysid.optim.blocks import block_uncertainty
 from sysid.optim import select_optimizers
@@ -168,6 +169,8 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     tracks = [bind_log(log, model) for log in logs]
     if len({tr.signals for tr in tracks}) > 1:
         raise UserError("all logs of one fit must log the same joint signals; " + "; ".join(f"{tr.source}: {list(tr.signals)}" for tr in tracks))
+    nx = len(tracks[0].refine_index) if config.refine_states and tracks else 0
+    check_memory(tracks, horizon=config.horizons[-1], timestep=model.opt.timestep, nu=model.nu, n=len(params), nx=nx)
     chain, reason = select_optimizers(config.optimizer, config.optimizer_options, model, params, closed_loop=loop is not None)
     logger.info("optimizer %s", reason)
     priors = Priors.from_config(config.priors, params)

@@ -86,7 +86,9 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
         columns["track"].append(np.full(rows.size * nsig, t))
         columns["row"].append(np.repeat(rows, nsig))
         columns["signal"].append(np.tile(np.arange(nsig), rows.size))
-    flat = {k: np.concatenate(v) for k, v in columns.items()}
+    # Indices as int32: a long log has millions of entries, each kept for the whole fit.
+    flat = {k: np.concatenate(v).astype(np.int32 if k in ("window", "step", "state", "track", "row", "signal") else float)
+            for k, v in columns.items()}
     return Windows(
         track=np.array([t for t, _ in starts]),
         start=np.array([r for _, r in starts]),

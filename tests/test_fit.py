@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import mujoco
 import numpy as np
 import pytest
@@ -187,3 +189,16 @@ def test_a_fit_the_model_cannot_explain_is_reported_as_poor(pendulum, noisy_log)
     biased = dataclasses.replace(noisy_log, pos={j: p + 0.2 for j, p in noisy_log.pos.items()})
     with pytest.warns(UserWarning, match=r"the fitted loss is .*wrong basin"):
         _fit(pendulum, biased)
+
+
+def test_a_fit_that_would_not_fit_in_memory_stops_before_starting(pendulum, noisy_log, monkeypatch):
+    import sysid.memory
+
+    monkeypatch.setattr(sysid.memory, "available_bytes", lambda: 100 * 2**20)
+    started = []
+    monkeypatch.setattr(sys.modules["sysid.fit"], "Simulator", lambda *a, **k: started.append(1))
+    with pytest.raises(UserError, match=r"^this fit needs about 0\.\d GB of memory \(2e\+03 logged values compared in 7 windows "
+                       r"of 0\.3 s\) but 0\.1 GB is available; fit fewer or shorter logs \(--log, --episode\) or logs "
+                       r"resampled to a lower rate$"):
+        _fit(pendulum, noisy_log)
+    assert not started
