@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
-from tqdm.auto import tqdm
 
 from sysid.data import Log
 from sysid.errors import UserError
@@ -28,6 +27,7 @@ from sysid.objective import Objective
 from sysid.optim.blocks import block_uncertainty
 from sysid.optim import select_optimizers
 from sysid.priors import Priors, check_priors
+from sysid.progress import Progress
 from sysid.params import ParamSet
 from sysid.sim import Simulator, single_threaded_blas
 from sysid.track import Track, bind_log
@@ -182,7 +182,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     history: list[tuple[int, float, str]] = []
     stages: list[str] = []
     evaluations = gradient_steps = 0
-    bar = tqdm(total=None, disable=None if progress else True, unit="eval", dynamic_ncols=True, leave=False)
+    bar = Progress(enabled=progress)
 
     def run_stage(optimizer, horizon: float, *, polish: bool, u: np.ndarray, final: bool = False) -> tuple[np.ndarray, Objective, object]:
         nonlocal evaluations, gradient_steps
@@ -191,13 +191,13 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
         offset = evaluations
 
         def on_evaluate(count: int, best: float) -> None:
-            bar.update(offset + count - bar.n)
-            bar.set_description(f"{label} ({loss.n_windows} windows)")
-            bar.set_postfix(best_loss=f"{best:.4g}", refresh=False)
+            bar.update(count, best)
             history.append((offset + count, best, label))
 
         objective = Objective(loss, refine_states=polish and config.refine_states, priors=priors, final=final,
                               on_evaluate=on_evaluate)
+        expected = getattr(optimizer, "expected_evaluations", None)
+        bar.stage(f"{label} ({loss.n_windows} windows)", expected(objective) if expected else None)
         running.append(objective)
         try:
             outcome = optimizer.minimize(objective, objective.start(u), seed=config.seed)

@@ -202,3 +202,21 @@ def test_a_fit_that_would_not_fit_in_memory_stops_before_starting(pendulum, nois
                        r"resampled to a lower rate$"):
         _fit(pendulum, noisy_log)
     assert not started
+
+
+def test_progress_off_a_terminal_prints_one_line_per_interval_with_stage_and_time_left():
+    import io
+    import time
+
+    from sysid.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(stream=stream, interval=0.05)
+    progress.stage("cmaes 0.25s (32 windows)", 200)
+    progress.update(50, 3.25)
+    time.sleep(0.3)
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert 2 <= len(lines) <= 8
+    assert lines[-1].startswith("sysid: cmaes 0.25s (32 windows): 50/200 evaluations, best loss 3.25, elapsed 0 s, stage about ")
+    assert lines[-1].endswith(" s left (at most)")

@@ -42,6 +42,12 @@ class LeastSquares:
     name: str = "lsq"
     local: bool = True
 
+    def expected_evaluations(self, objective: Objective) -> int:
+        """Evaluations the solves may spend at most: max_iterations residuals, each with a Jacobian."""
+        n = getattr(objective, "n", objective.dim)
+        nx = objective.shooting.nx if getattr(objective, "refine_states", False) else 0
+        return self.max_iterations * (n + 1) + (self.max_iterations * (n + nx + 1) if nx else 0)
+
     def minimize(self, objective: Objective, x0: np.ndarray, *, seed: int) -> Outcome:
         start = objective.evaluations
         x0 = np.clip(np.asarray(x0, float), objective.lower, objective.upper)
