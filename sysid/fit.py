@@ -232,7 +232,9 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
         bar.close()
 
     values = params.from_unit(u)
-    final = ShootingLoss(sim, tracks, config.horizons[-1])
+    polished = last_objective.shooting if last_objective is not None else None
+    final = (polished if polished is not None and polished.horizon == config.horizons[-1] and polished.max_windows is None
+             else ShootingLoss(sim, tracks, config.horizons[-1]))  # one copy of a long log's windows, not two
     # Uncertainty at the last stage's optimum (with its refined start states) when it covered the
     # final windows; else at zero offsets. One Jacobian, folded window by window with each
     # signal's rows weighted by its residual scale: the start states are eliminated per window.

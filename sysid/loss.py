@@ -17,7 +17,7 @@ from sysid.sim import Simulator, control_integral, held_controls
 from sysid.track import Track
 
 DIVERGED_RESIDUAL = 1e4  # residual given to every entry of a diverged window (mean square 1e8)
-CHUNK_BYTES = 64 * 2**20  # rollout outputs of one call are kept under this (states, sensors, controls)
+CHUNK_BYTES = 8 * 2**20  # rollout outputs of one call are kept under this (states, sensors, controls)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,41 +57,43 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
     """
     nstep = int(np.ceil(horizon / dt - 1e-9))
     reach = nstep * dt * (1 + 1e-9)  # a window compares the rows up to this far after its start
-    starts: list[tuple[int, int]] = []
+    starts: list[tuple[int, int, int]] = []  # (track, first row, one past its last compared row)
     for t, track in enumerate(tracks):
         row = 0
         while row < len(track.time) - 1:
-            starts.append((t, row))
+            end = int(np.searchsorted(track.time, track.time[row] + reach, side="right"))
+            starts.append((t, row, end))
             # The next window starts at this one's last compared row, so no row is compared twice.
-            last = int(np.searchsorted(track.time, track.time[row] + reach, side="right")) - 1
-            row = max(last, row + 1)
+            row = max(end - 1, row + 1)
     if max_windows is not None and len(starts) > max_windows:
         keep = np.unique(np.round(np.linspace(0, len(starts) - 1, max_windows)).astype(int))
         starts = [starts[i] for i in keep]
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("window", "step", "frac", "state", "target", "sigma", "track", "row", "signal")}
-    for w, (t, row) in enumerate(starts):
+    # Filled in place, indices as int32: a long log has millions of entries, each kept for the whole fit.
+    sizes = [(end - row - 1) * len(tracks[t].signals) for t, row, end in starts]
+    total = int(sum(sizes))
+    ints, floats = ("window", "step", "state", "track", "row", "signal"), ("frac", "target", "sigma")
+    flat = {k: np.empty(total, np.int32) for k in ints} | {k: np.empty(total) for k in floats}
+    at = 0
+    for w, ((t, row, end), size) in enumerate(zip(starts, sizes)):
         track = tracks[t]
-        elapsed = track.time - track.time[row]
-        rows = np.flatnonzero((elapsed > 0) & (elapsed <= nstep * dt * (1 + 1e-9)))
-        position = np.minimum(elapsed[rows] / dt, nstep)
+        rows = np.arange(row + 1, end)  # the rows after the window's first, up to its reach
+        position = np.minimum((track.time[rows] - track.time[row]) / dt, nstep)
         step = np.minimum(np.floor(position).astype(int), nstep - 1)
-        frac = position - step
         nsig = len(track.signals)
-        columns["window"].append(np.full(rows.size * nsig, w))
-        columns["step"].append(np.repeat(step, nsig))
-        columns["frac"].append(np.repeat(frac, nsig))
-        columns["state"].append(np.tile(track.state_index, rows.size))
-        columns["target"].append(track.values[rows].ravel())
-        columns["sigma"].append(np.tile(track.sigma, rows.size))
-        columns["track"].append(np.full(rows.size * nsig, t))
-        columns["row"].append(np.repeat(rows, nsig))
-        columns["signal"].append(np.tile(np.arange(nsig), rows.size))
-    # Indices as int32: a long log has millions of entries, each kept for the whole fit.
-    flat = {k: np.concatenate(v).astype(np.int32 if k in ("window", "step", "state", "track", "row", "signal") else float)
-            for k, v in columns.items()}
+        part = slice(at, at + size)
+        flat["window"][part] = w
+        flat["step"][part] = np.repeat(step, nsig)
+        flat["frac"][part] = np.repeat(position - step, nsig)
+        flat["state"][part] = np.tile(track.state_index, rows.size)
+        flat["target"][part] = track.values[rows].ravel()
+        flat["sigma"][part] = np.tile(track.sigma, rows.size)
+        flat["track"][part] = t
+        flat["row"][part] = np.repeat(rows, nsig)
+        flat["signal"][part] = np.tile(np.arange(nsig), rows.size)
+        at += size
     return Windows(
-        track=np.array([t for t, _ in starts]),
-        start=np.array([r for _, r in starts]),
+        track=np.array([t for t, _, _ in starts], int),
+        start=np.array([r for _, r, _ in starts], int),
         nstep=nstep,
         **{f"entry_{k}": v for k, v in flat.items()},
     )
@@ -111,6 +113,7 @@ class ShootingLoss:
         self.sim = sim
         self.tracks = tracks
         self.horizon = horizon
+        self.max_windows = max_windows
         dt = sim.model.opt.timestep
         self.windows = win = make_windows(tracks, horizon, dt, max_windows=max_windows)
         self.n_windows = len(win.track)
