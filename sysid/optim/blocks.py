@@ -181,7 +181,7 @@ def levenberg_marquardt(residuals: Callable[[np.ndarray], np.ndarray], build: Ca
     r = residuals(x)
     cost, evaluations = float(r @ r), 1
     block = build(x, r)
-    d_u, d_s = (np.maximum(d, 1e-12) for d in block.column_norms())
+    d_u, d_s = (np.where(d > 0, d, 1.0) for d in block.column_norms())  # MINPACK: a zero column scales as 1
     lam, nu = LAMBDA0, 2.0
     message = "the evaluation budget is spent"
     while evaluations < max_evaluations:
