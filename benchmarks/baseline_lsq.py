@@ -70,7 +70,7 @@ class Plain:
         self.datas = [mujoco.MjData(model) for _ in range(nthread)]
         self.copies: list[mujoco.MjModel] = []
         self.delay = names.index("delay") if "delay" in names else None
-        self.rollouts = 0
+        self.steps = 0  # model steps simulated
 
     def horizon(self, seconds: float) -> None:
         """Cut the log into back-to-back windows of `seconds` (inf: the whole log)."""
@@ -113,7 +113,7 @@ class Plain:
         initial = np.tile(self.initial, (len(values), 1))
         states, _ = self.pool.rollout(models, self.datas, initial, np.concatenate(controls), control_spec=mujoco.mjtState.mjSTATE_CTRL,
                                       nstep=self.nstep)
-        self.rollouts += len(models)
+        self.steps += len(models) * self.nstep
         nq = len(self.joints)
         sim = np.concatenate([states[..., 1 : 1 + nq], states[..., 1 + nq : 1 + 2 * nq]], axis=-1)
         sim = sim.reshape(len(values), len(self.starts), self.nstep, -1)
@@ -196,9 +196,10 @@ def compare(robot: str, seed: int) -> dict:
     plain_wall = time.perf_counter() - start
     err = lambda v: {n: abs(v[n] - truth[n]) / max(abs(truth[n]), 1e-3) for n in names}  # noqa: E731
     row = {"robot": robot, "seed": seed, "unknowns": len(names), "nthread": nthread}
-    for label, values, wall in (("sysid", ours, result.wall_time_s), ("plain lsq", theirs, plain_wall)):
+    for label, values, wall, steps in (("sysid", ours, result.wall_time_s, result.sim_steps),
+                                       ("plain lsq", theirs, plain_wall, plain.steps)):
         e = err(values)
-        row[label] = {"wall_s": wall, "max_rel_err": max(e.values()), "median_rel_err": float(np.median(list(e.values()))),
+        row[label] = {"wall_s": wall, "sim_steps": steps, "max_rel_err": max(e.values()), "median_rel_err": float(np.median(list(e.values()))),
                       "worst": max(e, key=e.get), "values": {n: float(v) for n, v in values.items()}}
     return row
 
@@ -209,14 +210,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     rows = []
-    print("| robot | unknowns | tool | wall s | max rel err | median rel err |")
-    print("|---|---|---|---|---|---|")
+    print("| robot | unknowns | tool | wall s | sim steps | max rel err | median rel err |")
+    print("|---|---|---|---|---|---|---|")
     for robot in args.robots.split(","):
         row = compare(robot, args.seed)
         rows.append(row)
         for label in ("sysid", "plain lsq"):
             r = row[label]
-            print(f"| {robot} | {row['unknowns']} | {label} | {r['wall_s']:.1f} | {100 * r['max_rel_err']:.2f}% ({r['worst']}) | "
+            print(f"| {robot} | {row['unknowns']} | {label} | {r['wall_s']:.1f} | {r['sim_steps']:.3g} | "
+                  f"{100 * r['max_rel_err']:.2f}% ({r['worst']}) | "
                   f"{100 * r['median_rel_err']:.2f}% |", flush=True)
     out = REPO / "benchmarks" / "out" / "baseline_lsq.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 POOR_FIT_LOSS = 10.0  # mean squared residual in noise units above which a fit is reported as poor
+EXPLAINED_LOSS = 2.0  # a local probe this close to the noise level found the basin: the global search is skipped
+PROBE_ITERATIONS = 10  # residual evaluations of the local probe (`FitConfig.local_first`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +63,9 @@ class FitConfig:
         the fit becomes a MAP estimate.
       starts: independent fits from seeds seed, seed + 1, ...; the one with the lowest final loss on
         the fitted logs is kept (for rugged losses, e.g. long open-loop horizons).
+      local_first: before a global search, least squares tries the first stage from the start
+        (PROBE_ITERATIONS residual evaluations); when its loss is within EXPLAINED_LOSS of the
+        noise level it found the basin, and the global search is skipped (the polish follows).
     """
 
     horizons: tuple[float, ...] = (0.25, 1.0)
@@ -73,6 +78,7 @@ class FitConfig:
     actuators: dict = dataclasses.field(default_factory=dict)
     priors: dict = dataclasses.field(default_factory=dict)
     starts: int = 1
+    local_first: bool = True
 
     def __post_init__(self):
         check_priors(self.priors)
@@ -211,7 +217,15 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     interrupted = False
     last_objective, last_outcome = None, None
     running: list[Objective] = []  # every stage's objective, the one in progress last
+    skipped = False  # the local probe explained the logs: no global search
     try:
+        probe = local_opts[0] if local_opts and hasattr(local_opts[0], "max_iterations") else None
+        if config.local_first and global_opts and probe is not None and len(config.horizons) > 1:
+            probe = dataclasses.replace(probe, max_iterations=PROBE_ITERATIONS, name=f"{probe.name} probe")
+            u_probe, _, outcome = run_stage(probe, config.horizons[0], polish=False, u=u)
+            u = u_probe  # least squares only lowers the loss: a better start for the search too
+            if outcome.loss <= EXPLAINED_LOSS:
+                global_opts, skipped = [], True
         for i, horizon in enumerate(config.horizons):
             last = i == len(config.horizons) - 1
             # Global searches run on every stage but the last, which is the local polish's;
@@ -221,7 +235,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
                     # Nothing polishes after a global search on the last stage: it refines the start states itself.
                     alone = last and not local_opts
                     u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=alone, u=u, final=alone)
-            if last or not global_opts:
+            if last or not (global_opts or skipped):
                 for optimizer in local_opts:
                     u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=last, u=u, final=last)
     except KeyboardInterrupt:

@@ -142,7 +142,7 @@ def test_interrupt_returns_the_best_values_so_far(pendulum, noisy_log, monkeypat
         return loss(self, x)
 
     monkeypatch.setattr(Objective, "loss", interrupting)
-    result = _fit(pendulum, noisy_log)
+    result = _fit(pendulum, noisy_log, local_first=False)
     assert result.interrupted and calls == 6
     ps = result.params
     assert np.all((ps.lower <= result.values) & (result.values <= ps.upper))
@@ -220,3 +220,14 @@ def test_progress_off_a_terminal_prints_one_line_per_interval_with_stage_and_tim
     assert 2 <= len(lines) <= 8
     assert lines[-1].startswith("sysid: cmaes 0.25s (32 windows): 50/200 evaluations, best loss 3.25, elapsed 0 s, stage about ")
     assert lines[-1].endswith(" s left (at most)")
+
+
+def test_the_global_search_runs_only_when_the_local_probe_does_not_explain_the_logs(pendulum, noisy_log, fitted, monkeypatch):
+    _, result = fitted  # the default chain, local_first on
+    assert [s.split(":")[0] for s in result.stages] == ["lsq probe 0.1s", "lsq 0.3s"]
+    assert float(result.stages[0].split("loss ")[1].split()[0]) <= sys.modules["sysid.fit"].EXPLAINED_LOSS
+    monkeypatch.setattr(sys.modules["sysid.fit"], "EXPLAINED_LOSS", 0.0)  # nothing explains the logs that well
+    searched = _fit(pendulum, noisy_log)
+    assert [s.split(":")[0] for s in searched.stages] == ["lsq probe 0.1s", "cmaes 0.1s", "lsq 0.3s"]
+    for name, value in zip(NAMES, result.values):
+        assert value == pytest.approx(searched.values[NAMES.index(name)], rel=1e-3)

@@ -82,7 +82,7 @@ def test_bayes_options_are_validated(options, message):
 
 def test_bayes_then_lsq_recovers_the_pendulum(pendulum, noisy_log):
     params = parse_params("damping,armature,friction", pendulum)
-    config = FitConfig(horizons=(0.1, 0.3), optimizer="bayes+lsq", nthread=2,
+    config = FitConfig(horizons=(0.1, 0.3), optimizer="bayes+lsq", nthread=2, local_first=False,
                        optimizer_options={"bayes": {"sampler": "tpe", "max_evaluations": 60}})
     result = fit(pendulum, [noisy_log], params, config, progress=False)
     np.testing.assert_allclose(result.values, [TRUTH[n] for n in NAMES], rtol=0.03)
