@@ -23,7 +23,7 @@ from sysid.data import Log
 from sysid.errors import UserError
 from sysid.loss import ShootingLoss, Windows
 from sysid.memory import check_memory
-from sysid.objective import Objective
+from sysid.objective import EXPLAINED_LOSS, Objective
 from sysid.optim.blocks import block_uncertainty
 from sysid.optim import select_optimizers
 from sysid.priors import Priors, check_priors
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 POOR_FIT_LOSS = 10.0  # mean squared residual in noise units above which a fit is reported as poor
-EXPLAINED_LOSS = 2.0  # a local probe this close to the noise level found the basin: the global search is skipped
 PROBE_ITERATIONS = 10  # residual evaluations of the local probe (`FitConfig.local_first`)
 
 

@@ -19,8 +19,8 @@ from sysid.errors import UserError
 from sysid.loss import CHUNK_BYTES
 from sysid.track import Track
 
-BYTES_PER_ENTRY = 200  # per compared logged value: window tables (~50), residual vectors and simulated copies
-BYTES_PER_ROW_VALUE = 40  # per logged number (row x column): the log, its filtered track, their copies
+BYTES_PER_ENTRY = 120  # per compared logged value: window tables (48), residual vectors and simulated copies
+BYTES_PER_ROW_VALUE = 24  # per logged number (row x column): the log, its filtered track, their copies
 BASELINE_BYTES = 400 * 2**20  # Python, MuJoCo, numpy / scipy, the thread pool's MjData
 
 

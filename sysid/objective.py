@@ -20,6 +20,7 @@ from sysid.priors import Priors
 
 FD_STEP_PARAM = 1e-6  # forward-difference step in u (the unit box)
 FD_STEP_STATE = 1e-3  # forward-difference step in s (noise standard deviations)
+EXPLAINED_LOSS = 2.0  # a loss (mean squared residual in noise units) this low means the model explains the logs
 
 
 @dataclasses.dataclass(frozen=True)

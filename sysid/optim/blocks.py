@@ -164,7 +164,8 @@ class Solution:
 
 
 def levenberg_marquardt(residuals: Callable[[np.ndarray], np.ndarray], build: Callable[[np.ndarray, np.ndarray], BlockFactor],
-                        x0: np.ndarray, *, n: int, nx: int, tolerance: float, max_evaluations: int, gtol: float = 1e-8) -> Solution:
+                        x0: np.ndarray, *, n: int, nx: int, tolerance: float, max_evaluations: int, gtol: float = 1e-8,
+                        r0: np.ndarray | None = None) -> Solution:
     """Minimise ||r(x)||^2 over x = [u (n,) in [0, 1]^n, window states (W * nx,), free].
 
     Args:
@@ -173,13 +174,14 @@ def levenberg_marquardt(residuals: Callable[[np.ndarray], np.ndarray], build: Ca
         scaled variables by less than this fraction of their norm (scipy's ftol and xtol).
       max_evaluations: residual evaluations allowed (scipy's max_nfev).
       gtol: stop when every free scaled gradient component is this small (scipy's gtol).
+      r0: residuals(x0) when the caller has them (then not counted as an evaluation).
     Column scaling follows MINPACK (the largest column norms seen so far); the damping follows
     Nielsen's rule. A parameter on a bound whose gradient pushes outward is held for the step.
     """
     x = np.array(x0, float)
     x[:n] = np.clip(x[:n], 0.0, 1.0)
-    r = residuals(x)
-    cost, evaluations = float(r @ r), 1
+    r = residuals(x) if r0 is None else r0
+    cost, evaluations = float(r @ r), int(r0 is None)
     block = build(x, r)
     d_u, d_s = (np.where(d > 0, d, 1.0) for d in block.column_norms())  # MINPACK: a zero column scales as 1
     lam, nu = LAMBDA0, 2.0

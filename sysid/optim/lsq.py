@@ -13,6 +13,7 @@ from sysid.optim import blocks
 from sysid.optim.base import Outcome
 
 
+FAR_LOSS = 10.0  # start loss (noise units) above which the parameters first travel with the start states held
 INTERIOR = 1e-3  # distance (unit box) from every bound for the joint solve to try "lm"
 
 
@@ -23,9 +24,9 @@ class LeastSquares:
     The finite-difference Jacobian is computed by the objective, n + nx candidates rolled out a
     few windows at a time, and folded into one small QR factor per window (`sysid.optim.blocks`):
     the start states of the windows are eliminated window by window, so memory and time grow
-    linearly with the number of windows. With refined start states, the parameters travel first
-    with the states held (each Jacobian then costs n candidates instead of n + nx), then jointly
-    with them. An objective without window blocks (e.g. a `Subspace`) is handed to scipy's
+    linearly with the number of windows. With refined start states and a start far from the
+    optimum (loss above FAR_LOSS), the parameters travel first with the states held (each
+    Jacobian then costs n candidates instead of n + nx); then they travel jointly with the states. An objective without window blocks (e.g. a `Subspace`) is handed to scipy's
     least_squares instead: MINPACK's "lm" inside the bounds, "trf" when its answer leaves them.
 
     Attributes:
@@ -56,14 +57,20 @@ class LeastSquares:
             return Outcome(solution.x, float(np.mean(solution.fun**2)), objective.evaluations - start, solution.message,
                            solution.jac, residuals=solution.fun)
         n = objective.n
+        r0 = None
         if objective.dim > n:
-            x0[:n] = self._blocks(objective, x0, self.first_tolerance, states=False).x[:n]
-        solution = self._blocks(objective, x0, self.tolerance, states=True)
+            r0 = objective.residuals(x0[None])[0]
+            if np.mean(r0**2) > FAR_LOSS:  # far from the optimum: the parameters travel first, states held
+                x0[:n] = self._blocks(objective, x0, self.first_tolerance, states=False).x[:n]
+                r0 = None
+        solution = self._blocks(objective, x0, self.tolerance, states=True, r0=r0)
         return Outcome(solution.x, float(np.mean(solution.r**2)), objective.evaluations - start, solution.message,
                        residuals=solution.r)
 
-    def _blocks(self, objective: Objective, x0: np.ndarray, tolerance: float, *, states: bool, gtol: float = 1e-8) -> blocks.Solution:
-        """Levenberg-Marquardt from x0 (dim,) on the window blocks; `states=False` holds the start states."""
+    def _blocks(self, objective: Objective, x0: np.ndarray, tolerance: float, *, states: bool, gtol: float = 1e-8,
+                r0: np.ndarray | None = None) -> blocks.Solution:
+        """Levenberg-Marquardt from x0 (dim,) on the window blocks; `states=False` holds the start states.
+        r0: the residuals at x0 when known."""
         n = objective.n
         nx = objective.shooting.nx if states and objective.refine_states else 0
         base = x0.copy()
@@ -83,7 +90,7 @@ class LeastSquares:
             return blocks.factor(chunks, r, n=n, nx=nx, bounds=objective.shooting.entry_bounds)
 
         solution = blocks.levenberg_marquardt(residuals, build, x0 if nx or objective.dim == n else x0[:n], n=n, nx=nx,
-                                              tolerance=tolerance, max_evaluations=self.max_iterations, gtol=gtol)
+                                              tolerance=tolerance, max_evaluations=self.max_iterations, gtol=gtol, r0=r0)
         return dataclasses.replace(solution, x=full(solution.x))
 
     def _solve(self, objective, x0: np.ndarray, tolerance: float, *, interior: bool = False):
