@@ -58,12 +58,13 @@ def _parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit model parameters to robot logs", description="Fit simulator parameters to logs under a multiple-shooting rollout loss.")
     fit.add_argument("--model", required=True, help="MJCF model of the robot")
-    fit.add_argument("--log", action="append", required=True, help="a log file (repeat for several logs)")
+    fit.add_argument("--log", action="append", required=True, help="a log file (repeat for several logs; a quoted glob 'runs/*.csv' for many)")
     fit.add_argument("--params", help="comma-separated KIND[@TARGET], e.g. friction,mass@upper,damping@* (required unless "
                      "--structures gives every candidate's)")
     fit.add_argument("--map", help="YAML map from the log's columns to sysid's schema (rename, scale)")
     fit.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot"], help="log format (default: by extension; a folder is a LeRobot dataset)")
-    fit.add_argument("--episode", type=int, help="episode of a LeRobot dataset (default 0)")
+    fit.add_argument("--episode", help="episodes of a LeRobot dataset: N, a range 0-49, a list 0-9,20, or all (default 0); "
+                     "each is its own log")
     fit.add_argument("--config", help="YAML fit config: parameter bounds, horizons, optimizer options")
     fit.add_argument("--optimizer", help="cmaes, lsq, bayes, mjx, names joined by '+' (cmaes+lsq), or auto (default: config, else cmaes+lsq)")
     fit.add_argument("--seed", type=int, help="random seed (default: config, else 0)")
@@ -299,7 +300,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
               config_path: str | None = None, optimizer: str | None = None, seed: int | None = None,
               starts: int | None = None, nthread: int | None = None, progress: bool = True, val: float | None = None,
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
-              episode: int | None = None, actuator: str | None = None, cv: int | None = None, horizons: str | None = None,
+              episode: int | str | None = None, actuator: str | None = None, cv: int | None = None, horizons: str | None = None,
               shrink: str | float | None = None, structures_path: str | None = None) -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
 
@@ -313,6 +314,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     from sysid.config import RUN_KEYS, load_config
     from sysid.data import load_log
     from sysid.data.align import split_time, trim_idle as trim
+    from sysid.data.episodes import expand_logs, parse_episodes
     from sysid.export import write_outputs
     from sysid.fit import FitConfig
     from sysid.heldout import Structure, load_structures, make_folds, shrink_structures
@@ -338,21 +340,25 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         model = converted_model(model_path, config_file.convert)[0]
     else:
         model = load_model(model_path)
-    logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in log_paths]
-    val_logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in val_log_paths]
+    episodes = parse_episodes(episode)
+    named = expand_logs(log_paths, episodes=episodes, format=log_format)
+    val_named = expand_logs(val_log_paths, episodes=episodes, format=log_format)
+    logs = [_renamed(load_log(path, map_path=map_path, format=log_format, episode=k), name) for name, path, k in named]
+    val_logs = [_renamed(load_log(path, map_path=map_path, format=log_format, episode=k), name) for name, path, k in val_named]
+    log_names = [name for name, _, _ in named]
     if trim_idle:
         logs, val_logs = [trim(log) for log in logs], [trim(log) for log in val_logs]
-    val_names = list(val_log_paths)
+    val_names = [name for name, _, _ in val_named]
     if val is not None:
         pairs = [split_time(log, val) for log in logs]
         logs = [train for train, _ in pairs]
         val_logs += [held for _, held in pairs]
-        val_names += [f"{path} (last {val:g})" for path in log_paths]
-    folds = make_folds(logs, list(log_paths), cv) if cv is not None else None
+        val_names += [f"{name} (last {val:g})" for name in log_names]
+    folds = make_folds(logs, log_names, cv) if cv is not None else None
     held_out = [*val_logs, *(log for fold in folds or () for log in fold.held)]
     eval_horizons = _held_out_horizons(horizons, held_out)
     outputs = {(pathlib.Path(out) / name).resolve() for name in OUTPUT_FILES}
-    for path in [model_path, *log_paths, *val_log_paths, *(p for p in (map_path, config_path, structures_path) if p)]:
+    for path in [model_path, *(p for _, p, _ in named + val_named), *(p for p in (map_path, config_path, structures_path) if p)]:
         if pathlib.Path(path).resolve() in outputs:
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
     base = Structure("command line", params or "", actuator, {})
@@ -428,7 +434,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     if loop is not None:
         extra["actuator_models"] = ["actuators.json"]  # `sysid export` copies the files listed here
     run_config = dataclasses.replace(config, **chosen.run)
-    summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=run_config,
+    summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_names, result=result, config=run_config,
                             extra=extra, conversions=config_file.convert)
     if loop is not None:
         from actuator_models.commands import write_actuators
@@ -491,6 +497,13 @@ def _warn_held_out(extra: dict) -> None:
     for text in shown:
         warnings.warn(text)
     extra["held_out_warnings"] = texts
+
+
+def _renamed(log: "Log", name: str) -> "Log":
+    """The log with source `name` (an episode of a dataset: 'DATASET#episode N')."""
+    import dataclasses
+
+    return log if log.source == name else dataclasses.replace(log, source=name)
 
 
 def _delay_estimate(model: "mujoco.MjModel", logs: "list[Log]", param_set: "ParamSet",

@@ -17,6 +17,7 @@ Example:
     starts: 1                     # independent fits from seeds seed, seed + 1, ...; the lowest loss is kept
     convert:                      # turn actuators into MuJoCo dcmotor / pid ones for the fit (docs/native-actuators.md)
       shoulder_motor: {to: dcmotor, motorconst: 0.05, resistance: 1.2, controller: [0, 0, 0, 0, 0, 24]}
+    local_first: true             # least squares tries first; the global search runs only if it does not explain the logs
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
             run["horizons"] = tuple(float(h) for h in run["horizons"])
         except (TypeError, ValueError):
             raise UserError(f"{path}: 'horizons' must be a list of seconds, got {run['horizons']!r}") from None
-    for key, kind in (("max_windows", int), ("starts", int), ("shrink", (int, float)), ("seed", int), ("nthread", int), ("refine_states", bool), ("optimizer", str), ("optimizer_options", dict)):
+    for key, kind in (("max_windows", int), ("starts", int), ("shrink", (int, float)), ("seed", int), ("nthread", int), ("refine_states", bool), ("local_first", bool), ("optimizer", str), ("optimizer_options", dict)):
         if key in run and run[key] is not None and not isinstance(run[key], kind):
             expected = "a number" if isinstance(kind, tuple) else kind.__name__
             raise UserError(f"{path}: '{key}' must be {expected}, got {str(run[key])[:40]!r}")

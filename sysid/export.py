@@ -145,19 +145,24 @@ def result_dict(result: FitResult, *, model_path: str, log_paths: Sequence[str],
     }
 
 
-def fit_traces(result: FitResult) -> list[report.Trace]:
-    """Logged vs simulated (before / after) signals over the polish windows, one trace per log and signal."""
+def fit_traces(result: FitResult, *, limit: int | None = None) -> list[report.Trace]:
+    """Logged vs simulated (before / after) signals over the polish windows, one trace per log and signal
+    (the first `limit` of them), each decimated to at most `report.MAX_POINTS` points."""
     win = result.windows
     traces = []
+    track_bounds = np.searchsorted(win.entry_track, np.arange(len(result.tracks) + 1))  # entries come track by track
     for t, track in enumerate(result.tracks):
+        mine = slice(track_bounds[t], track_bounds[t + 1])
         for s, signal in enumerate(track.signals):
-            mask = (win.entry_track == t) & (win.entry_signal == s)
-            order = np.argsort(win.entry_row[mask], kind="stable")
-            rows = win.entry_row[mask][order]
+            if limit is not None and len(traces) >= limit:
+                return traces
+            index = mine.start + np.flatnonzero(win.entry_signal[mine] == s)
+            index = index[np.argsort(win.entry_row[index], kind="stable")]
+            index = index[:: -(-len(index) // report.MAX_POINTS) or 1]
             traces.append(report.Trace(
-                log_name=os.path.basename(track.source), signal=signal, time=track.time[rows],
-                logged=win.entry_target[mask][order], before=result.simulated[0][mask][order],
-                after=result.simulated[1][mask][order], unit=track.units[s],
+                log_name=os.path.basename(track.source), signal=signal, time=track.time[win.entry_row[index]],
+                logged=win.entry_target[index], before=result.simulated[0][index], after=result.simulated[1][index],
+                unit=track.units[s],
             ))
     return traces
 
@@ -180,7 +185,8 @@ def write_outputs(out: str | os.PathLike, *, model_path: str, model: mujoco.MjMo
     io.write_text(out / "calibrated.xml", calibrated_xml(model_path, model, result, provenance=provenance, conversions=conversions))
     io.write_json(out / "result.json", summary)
     title = f"{os.path.basename(str(model_path))}: {result.horizon:g} s windows, sysid {__version__}"
-    report.plot_fit(out / "fit.png", fit_traces(result), title=title)
+    rows = sum(len(track.signals) for track in result.tracks)
+    report.plot_fit(out / "fit.png", fit_traces(result, limit=report.MAX_ROWS), title=title, hidden=rows - report.MAX_ROWS)
     if result.history:
         report.plot_history(out / "convergence.png", result.history)
     return summary

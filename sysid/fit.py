@@ -18,24 +18,27 @@ from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
-from tqdm.auto import tqdm
 
 from sysid.data import Log
 from sysid.errors import UserError
 from sysid.loss import ShootingLoss, Windows
-from sysid.objective import Objective
+from sysid.memory import check_memory
+from sysid.objective import EXPLAINED_LOSS, Objective
+from sysid.optim.blocks import block_uncertainty
 from sysid.optim import select_optimizers
 from sysid.priors import Priors, check_priors
+from sysid.progress import Progress
 from sysid.params import ParamSet
 from sysid.sim import Simulator, single_threaded_blas
 from sysid.track import Track, bind_log
-from sysid.uncertainty import Uncertainty, uncertainty
+from sysid.uncertainty import Uncertainty
 
 if TYPE_CHECKING:
     from sysid.closedloop import ClosedLoop
 
 logger = logging.getLogger(__name__)
 POOR_FIT_LOSS = 10.0  # mean squared residual in noise units above which a fit is reported as poor
+PROBE_ITERATIONS = 10  # residual evaluations of the local probe (`FitConfig.local_first`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +65,9 @@ class FitConfig:
         `choose` prefers (the lowest held-out error, when the fit has held-out data).
       shrink: strength of the shrinkage toward the initial values (`sysid.priors`): 0 none; s > 0
         makes moving every parameter across its whole range cost s times the initial misfit.
+      local_first: before a global search, least squares tries the first stage from the start
+        (PROBE_ITERATIONS residual evaluations); when its loss is within EXPLAINED_LOSS of the
+        noise level it found the basin, and the global search is skipped (the polish follows).
     """
 
     horizons: tuple[float, ...] = (0.25, 1.0)
@@ -75,6 +81,7 @@ class FitConfig:
     priors: dict = dataclasses.field(default_factory=dict)
     starts: int = 1
     shrink: float = 0.0
+    local_first: bool = True
 
     def __post_init__(self):
         check_priors(self.priors)
@@ -197,6 +204,8 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     tracks = [bind_log(log, model) for log in logs]
     if len({tr.signals for tr in tracks}) > 1:
         raise UserError("all logs of one fit must log the same joint signals; " + "; ".join(f"{tr.source}: {list(tr.signals)}" for tr in tracks))
+    nx = len(tracks[0].refine_index) if config.refine_states and tracks else 0
+    check_memory(tracks, horizon=config.horizons[-1], timestep=model.opt.timestep, nu=model.nu, n=len(params), nx=nx)
     chain, reason = select_optimizers(config.optimizer, config.optimizer_options, model, params, closed_loop=loop is not None)
     logger.info("optimizer %s", reason)
     priors = Priors.from_config(config.priors, params)
@@ -214,7 +223,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     history: list[tuple[int, float, str]] = []
     stages: list[str] = []
     evaluations = gradient_steps = 0
-    bar = tqdm(total=None, disable=None if progress else True, unit="eval", dynamic_ncols=True, leave=False)
+    bar = Progress(enabled=progress)
 
     def run_stage(optimizer, horizon: float, *, polish: bool, u: np.ndarray, final: bool = False) -> tuple[np.ndarray, Objective, object]:
         nonlocal evaluations, gradient_steps
@@ -223,13 +232,13 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
         offset = evaluations
 
         def on_evaluate(count: int, best: float) -> None:
-            bar.update(offset + count - bar.n)
-            bar.set_description(f"{label} ({loss.n_windows} windows)")
-            bar.set_postfix(best_loss=f"{best:.4g}", refresh=False)
+            bar.update(count, best)
             history.append((offset + count, best, label))
 
         objective = Objective(loss, refine_states=polish and config.refine_states, priors=stage_priors(loss), final=final,
                               on_evaluate=on_evaluate)
+        expected = getattr(optimizer, "expected_evaluations", None)
+        bar.stage(f"{label} ({loss.n_windows} windows)", expected(objective) if expected else None)
         running.append(objective)
         try:
             outcome = optimizer.minimize(objective, objective.start(u), seed=config.seed)
@@ -243,7 +252,15 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     interrupted = False
     last_objective, last_outcome = None, None
     running: list[Objective] = []  # every stage's objective, the one in progress last
+    skipped = False  # the local probe explained the logs: no global search
     try:
+        probe = local_opts[0] if local_opts and hasattr(local_opts[0], "max_iterations") else None
+        if config.local_first and global_opts and probe is not None and len(config.horizons) > 1:
+            probe = dataclasses.replace(probe, max_iterations=PROBE_ITERATIONS, name=f"{probe.name} probe")
+            u_probe, _, outcome = run_stage(probe, config.horizons[0], polish=False, u=u)
+            u = u_probe  # least squares only lowers the loss: a better start for the search too
+            if outcome.loss <= EXPLAINED_LOSS:
+                global_opts, skipped = [], True
         for i, horizon in enumerate(config.horizons):
             last = i == len(config.horizons) - 1
             # Global searches run on every stage but the last, which is the local polish's;
@@ -253,7 +270,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
                     # Nothing polishes after a global search on the last stage: it refines the start states itself.
                     alone = last and not local_opts
                     u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=alone, u=u, final=alone)
-            if last or not global_opts:
+            if last or not (global_opts or skipped):
                 for optimizer in local_opts:
                     u, last_objective, last_outcome = run_stage(optimizer, horizon, polish=last, u=u, final=last)
     except KeyboardInterrupt:
@@ -264,20 +281,21 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
         bar.close()
 
     values = params.from_unit(u)
-    final = ShootingLoss(sim, tracks, config.horizons[-1])
+    polished = last_objective.shooting if last_objective is not None else None
+    final = (polished if polished is not None and polished.horizon == config.horizons[-1] and polished.max_windows is None
+             else ShootingLoss(sim, tracks, config.horizons[-1]))  # one copy of a long log's windows, not two
     # Uncertainty at the last stage's optimum (with its refined start states) when it covered the
-    # final windows, reusing its Jacobian if it has one; else one batched rollout at zero offsets.
+    # final windows; else at zero offsets. One Jacobian, folded window by window with each
+    # signal's rows weighted by its residual scale: the start states are eliminated per window.
     if (last_outcome is not None and not interrupted and last_objective.shooting.n_windows == final.n_windows
             and last_objective.refine_states == config.refine_states):
         objective, x = last_objective, last_outcome.x
         r = last_outcome.residuals if last_outcome.residuals is not None else objective.residuals(x[None])[0]
-        jac = last_outcome.jacobian if last_outcome.jacobian is not None else objective.jacobian(x, r)
     else:
         objective = Objective(final, refine_states=config.refine_states, priors=stage_priors(final))
         x = objective.start(u)
         r = objective.residuals(x[None])[0]
-        jac = objective.jacobian(x, r)
-    unc = uncertainty(params, values, jac, r, objective.n_state, groups=objective.groups)
+    unc = block_uncertainty(objective, x, r)
     for problem in unc.problems:
         warnings.warn(problem, stacklevel=3)
     simulated, ok = final.simulate(np.stack([params.initial, values]))

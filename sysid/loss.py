@@ -13,10 +13,11 @@ import dataclasses
 
 import numpy as np
 
-from sysid.sim import Simulator, held_controls
+from sysid.sim import Simulator, control_integral, held_controls
 from sysid.track import Track
 
 DIVERGED_RESIDUAL = 1e4  # residual given to every entry of a diverged window (mean square 1e8)
+CHUNK_BYTES = 8 * 2**20  # rollout outputs of one call are kept under this (states, sensors, controls)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,39 +57,43 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
     """
     nstep = int(np.ceil(horizon / dt - 1e-9))
     reach = nstep * dt * (1 + 1e-9)  # a window compares the rows up to this far after its start
-    starts: list[tuple[int, int]] = []
+    starts: list[tuple[int, int, int]] = []  # (track, first row, one past its last compared row)
     for t, track in enumerate(tracks):
         row = 0
         while row < len(track.time) - 1:
-            starts.append((t, row))
+            end = int(np.searchsorted(track.time, track.time[row] + reach, side="right"))
+            starts.append((t, row, end))
             # The next window starts at this one's last compared row, so no row is compared twice.
-            last = int(np.searchsorted(track.time, track.time[row] + reach, side="right")) - 1
-            row = max(last, row + 1)
+            row = max(end - 1, row + 1)
     if max_windows is not None and len(starts) > max_windows:
         keep = np.unique(np.round(np.linspace(0, len(starts) - 1, max_windows)).astype(int))
         starts = [starts[i] for i in keep]
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("window", "step", "frac", "state", "target", "sigma", "track", "row", "signal")}
-    for w, (t, row) in enumerate(starts):
+    # Filled in place, indices as int32: a long log has millions of entries, each kept for the whole fit.
+    sizes = [(end - row - 1) * len(tracks[t].signals) for t, row, end in starts]
+    total = int(sum(sizes))
+    ints, floats = ("window", "step", "state", "track", "row", "signal"), ("frac", "target", "sigma")
+    flat = {k: np.empty(total, np.int32) for k in ints} | {k: np.empty(total) for k in floats}
+    at = 0
+    for w, ((t, row, end), size) in enumerate(zip(starts, sizes)):
         track = tracks[t]
-        elapsed = track.time - track.time[row]
-        rows = np.flatnonzero((elapsed > 0) & (elapsed <= nstep * dt * (1 + 1e-9)))
-        position = np.minimum(elapsed[rows] / dt, nstep)
+        rows = np.arange(row + 1, end)  # the rows after the window's first, up to its reach
+        position = np.minimum((track.time[rows] - track.time[row]) / dt, nstep)
         step = np.minimum(np.floor(position).astype(int), nstep - 1)
-        frac = position - step
         nsig = len(track.signals)
-        columns["window"].append(np.full(rows.size * nsig, w))
-        columns["step"].append(np.repeat(step, nsig))
-        columns["frac"].append(np.repeat(frac, nsig))
-        columns["state"].append(np.tile(track.state_index, rows.size))
-        columns["target"].append(track.values[rows].ravel())
-        columns["sigma"].append(np.tile(track.sigma, rows.size))
-        columns["track"].append(np.full(rows.size * nsig, t))
-        columns["row"].append(np.repeat(rows, nsig))
-        columns["signal"].append(np.tile(np.arange(nsig), rows.size))
-    flat = {k: np.concatenate(v) for k, v in columns.items()}
+        part = slice(at, at + size)
+        flat["window"][part] = w
+        flat["step"][part] = np.repeat(step, nsig)
+        flat["frac"][part] = np.repeat(position - step, nsig)
+        flat["state"][part] = np.tile(track.state_index, rows.size)
+        flat["target"][part] = track.values[rows].ravel()
+        flat["sigma"][part] = np.tile(track.sigma, rows.size)
+        flat["track"][part] = t
+        flat["row"][part] = np.repeat(rows, nsig)
+        flat["signal"][part] = np.tile(np.arange(nsig), rows.size)
+        at += size
     return Windows(
-        track=np.array([t for t, _ in starts]),
-        start=np.array([r for _, r in starts]),
+        track=np.array([t for t, _, _ in starts], int),
+        start=np.array([r for _, r, _ in starts], int),
         nstep=nstep,
         **{f"entry_{k}": v for k, v in flat.items()},
     )
@@ -108,6 +113,7 @@ class ShootingLoss:
         self.sim = sim
         self.tracks = tracks
         self.horizon = horizon
+        self.max_windows = max_windows
         dt = sim.model.opt.timestep
         self.windows = win = make_windows(tracks, horizon, dt, max_windows=max_windows)
         self.n_windows = len(win.track)
@@ -123,73 +129,98 @@ class ShootingLoss:
         self.refine_scale = np.stack([tracks[t].refine_scale for t in win.track])  # (W, nx)
         self.nx = self.refine_index.shape[1]
         self._starts = np.array([tracks[t].time[r] for t, r in zip(win.track, win.start)])
-        # Flat indices of every entry's two bracketing states in one candidate's (W, nstep, nstate)
-        # rollout; an entry before the first step reads the initial state (W, nstate) instead.
-        nstate = sim.nstate
-        self._hi = (win.entry_window * win.nstep + win.entry_step) * nstate + win.entry_state
-        self._lo = (win.entry_window * win.nstep + np.maximum(win.entry_step - 1, 0)) * nstate + win.entry_state
-        self._first = np.flatnonzero(win.entry_step == 0)
-        self._first_initial = win.entry_window[self._first] * nstate + win.entry_state[self._first]
+        # Entries are stored window after window: window w's are entry_bounds[w]:entry_bounds[w + 1].
+        self.entry_bounds = np.searchsorted(win.entry_window, np.arange(self.n_windows + 1))
+        self._integrals = [control_integral(track.time, track.ctrl) for track in tracks]
         self._fixed_controls = None if sim.params.delay_index is not None else self.controls(0.0)
-        self._tiled_controls: dict[int, np.ndarray] = {}  # (C, W, nstep, nu) fixed controls per candidate count C
+        self._tiled_controls: dict[tuple, np.ndarray] = {}  # (C, w0, w1) -> (C, w1 - w0, nstep, nu) fixed controls
 
-    def controls(self, delay: float) -> np.ndarray:
-        """(W, nstep, nu) controls of every window for an actuation delay in seconds."""
+    def chunks(self, ncand: int) -> list[tuple[int, int]]:
+        """Window ranges [w0, w1) whose rollout of `ncand` candidates fits in CHUNK_BYTES of states."""
+        per_window = ncand * self.windows.nstep * (self.sim.nstate + self.sim.model.nsensordata + self.sim.model.nu) * 8
+        size = max(1, int(CHUNK_BYTES // max(per_window, 1)))
+        return [(w0, min(w0 + size, self.n_windows)) for w0 in range(0, self.n_windows, size)]
+
+    def controls(self, delay: float, windows: tuple[int, int] | None = None) -> np.ndarray:
+        """(W, nstep, nu) controls of every window (or of windows [w0, w1)) for an actuation delay in seconds."""
         dt = self.sim.model.opt.timestep
-        out = np.empty((self.n_windows, self.windows.nstep, self.sim.model.nu))
+        w0, w1 = (0, self.n_windows) if windows is None else windows
+        out = np.empty((w1 - w0, self.windows.nstep, self.sim.model.nu))
+        which = self.windows.track[w0:w1]
         for t, track in enumerate(self.tracks):
-            mine = self.windows.track == t
+            mine = which == t
             if mine.any():
-                out[mine] = held_controls(track.time, track.ctrl, self._starts[mine], self.windows.nstep, dt, delay)
+                out[mine] = held_controls(track.time, track.ctrl, self._starts[w0:w1][mine], self.windows.nstep, dt, delay,
+                                          integral=self._integrals[t])
         return out
 
-    def simulate(self, values: np.ndarray, offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Simulated value of every entry for C candidates.
+    def simulate(self, values: np.ndarray, offsets: np.ndarray | None = None, *,
+                 windows: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Simulated value of every entry for C candidates, in rollouts of bounded size (`chunks`).
 
         Args:
           values: (C, n) parameter values.
-          offsets: optional (C, W, nx) window start-state refinements, in units of refine_scale.
+          offsets: optional (C, W, nx) window start-state refinements, in units of refine_scale
+            (W: the windows simulated).
+          windows: simulate windows [w0, w1) only (default: all).
         Returns:
-          (C, m) simulated entries and (C, W) False where a window diverged.
+          (C, m) simulated entries (of those windows) and (C, W) False where a window diverged.
         """
-        ncand, nwin, win = len(values), self.n_windows, self.windows
+        if windows is None:
+            parts = [self.simulate(values, None if offsets is None else offsets[:, w0:w1], windows=(w0, w1))
+                     for w0, w1 in self.chunks(len(values))]
+            if len(parts) == 1:
+                return parts[0]
+            return np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)
+        w0, w1 = windows
+        e0, e1 = self.entry_bounds[w0], self.entry_bounds[w1]
+        ncand, nwin, win, nstate = len(values), w1 - w0, self.windows, self.sim.nstate
         models = self.sim.candidate_models(values)
         batch_models = [model for model in models for _ in range(nwin)]
-        initial = np.repeat(self.initial[None], ncand, axis=0)  # (C, W, nstate)
+        initial = np.repeat(self.initial[None, w0:w1], ncand, axis=0)  # (C, W, nstate)
         if offsets is not None:
             rows = np.arange(nwin)[:, None]
-            initial[:, rows, self.refine_index] += offsets * self.refine_scale
+            initial[:, rows, self.refine_index[w0:w1]] += offsets * self.refine_scale[w0:w1]
         if self._fixed_controls is not None:
-            # Tiled once per batch size (the 3 sizes used last are kept): a copy per call costs a pass.
-            control = self._tiled_controls.pop(ncand, None)
+            # Tiled once per batch shape (the 3 used last are kept): a copy per call costs a pass.
+            key = (ncand, w0, w1)
+            control = self._tiled_controls.pop(key, None)
             if control is None:
-                control = np.tile(self._fixed_controls, (ncand, 1, 1, 1))
+                control = np.tile(self._fixed_controls[w0:w1], (ncand, 1, 1, 1))
                 control.flags.writeable = False  # shared by later calls
                 for old in list(self._tiled_controls)[:-2]:
                     del self._tiled_controls[old]
-            self._tiled_controls[ncand] = control
+            self._tiled_controls[key] = control
         else:
-            control = np.stack([self.controls(float(v[self.sim.params.delay_index])) for v in values])
+            control = np.stack([self.controls(float(v[self.sim.params.delay_index]), (w0, w1)) for v in values])
         loop = self.sim.loop is not None  # an actuator model or residual reads each row's values and log
         states, ok = self.sim.rollout(
             batch_models, initial.reshape(ncand * nwin, -1), control.reshape(ncand * nwin, win.nstep, -1),
             values=np.repeat(values, nwin, axis=0) if loop else None,
-            sources=[self.tracks[t].source for t in win.track] * ncand if loop else None,
+            sources=[self.tracks[t].source for t in win.track[w0:w1]] * ncand if loop else None,
             reuse=True,
         )
         # Entry k interpolates between the states at steps k and k + 1; step 0 is the initial state.
+        window, step, state = win.entry_window[e0:e1] - w0, win.entry_step[e0:e1], win.entry_state[e0:e1]
         states = states.reshape(ncand, -1)
-        hi = np.take(states, self._hi, axis=1)
-        lo = np.take(states, self._lo, axis=1)
-        lo[:, self._first] = np.take(initial.reshape(ncand, -1), self._first_initial, axis=1)
-        return lo + win.entry_frac * (hi - lo), ok.reshape(ncand, nwin)
+        hi = np.take(states, (window * win.nstep + step) * nstate + state, axis=1)
+        lo = np.take(states, (window * win.nstep + np.maximum(step - 1, 0)) * nstate + state, axis=1)
+        first = np.flatnonzero(step == 0)
+        lo[:, first] = np.take(initial.reshape(ncand, -1), window[first] * nstate + state[first], axis=1)
+        return lo + win.entry_frac[e0:e1] * (hi - lo), ok.reshape(ncand, nwin)
 
-    def residuals(self, values: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
-        """(C, n) values [, (C, W, nx) offsets] -> (C, m) residuals (simulated - logged) / sigma."""
-        simulated, ok = self.simulate(values, offsets)
-        r = (simulated - self.windows.entry_target) / self.windows.entry_sigma
+    def residuals(self, values: np.ndarray, offsets: np.ndarray | None = None, *,
+                  windows: tuple[int, int] | None = None) -> np.ndarray:
+        """(C, n) values [, (C, W, nx) offsets] -> (C, m) residuals (simulated - logged) / sigma.
+
+        `windows`: only the entries of windows [w0, w1) (offsets then hold those windows').
+        """
+        w0, w1 = (0, self.n_windows) if windows is None else windows
+        e0, e1 = self.entry_bounds[w0], self.entry_bounds[w1]
+        simulated, ok = self.simulate(values, offsets, windows=windows)
+        r = (simulated - self.windows.entry_target[e0:e1]) / self.windows.entry_sigma[e0:e1]
         if not (ok.all() and np.isfinite(r).all()):
-            bad = ~ok[:, self.windows.entry_window] | ~np.isfinite(r)
+            bad = ~ok[:, self.windows.entry_window[e0:e1] - w0] | ~np.isfinite(r)
             r[bad] = DIVERGED_RESIDUAL
         return r
 

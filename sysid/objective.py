@@ -10,7 +10,8 @@ progress. `Subspace` exposes some coordinates of an objective as an objective of
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -19,6 +20,25 @@ from sysid.priors import Priors
 
 FD_STEP_PARAM = 1e-6  # forward-difference step in u (the unit box)
 FD_STEP_STATE = 1e-3  # forward-difference step in s (noise standard deviations)
+EXPLAINED_LOSS = 2.0  # a loss (mean squared residual in noise units) this low means the model explains the logs
+
+
+@dataclasses.dataclass(frozen=True)
+class JacobianChunk:
+    """The Jacobian rows of windows [w0, w1): residual rows [e0, e1).
+
+    Attributes:
+      ju: (e1 - e0, n) derivatives with respect to the parameters (unit box).
+      js: (e1 - e0, nx) derivatives with respect to the start-state offsets of each row's own
+        window, or None when start states are not refined (and for the rows of priors).
+    """
+
+    w0: int
+    w1: int
+    e0: int
+    e1: int
+    ju: np.ndarray
+    js: np.ndarray | None
 
 
 class Objective:
@@ -57,7 +77,7 @@ class Objective:
         return np.concatenate([u, np.zeros(self.n_state)])
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        """(B, dim) decision vectors -> (B, m) normalised residuals (one batched rollout)."""
+        """(B, dim) decision vectors -> (B, m) normalised residuals (batched rollouts of bounded size)."""
         x = np.atleast_2d(x)
         values = self.params.from_unit(x[:, : self.n])
         offsets = x[:, self.n :].reshape(len(x), self.shooting.n_windows, self.shooting.nx) if self.refine_states else None
@@ -71,15 +91,17 @@ class Objective:
         """(B, dim) -> (B,) mean squared normalised residual."""
         return np.mean(self.residuals(x) ** 2, axis=1)
 
-    def jacobian(self, x: np.ndarray, r: np.ndarray, *, states: bool = True) -> np.ndarray:
-        """(m, dim) forward-difference Jacobian at x (with r = residuals(x)), as ONE batched rollout.
+    def jacobian_chunks(self, x: np.ndarray, r: np.ndarray, *, states: bool = True) -> Iterator[JacobianChunk]:
+        """The forward-difference Jacobian at x (dim,) (with r = residuals(x)), a few windows at a time.
 
         A window's residuals depend only on its own start state, so the offsets of one state
         entry in all windows are perturbed together in a single candidate: the batch holds
-        n + nx candidates however many windows there are. `states=False` leaves the start-state
-        columns zero and costs n candidates.
+        n + nx candidates however many windows there are, rolled out over a bounded number of
+        windows at a time (`ShootingLoss.chunks`). Yields the data rows window after window; the
+        rows of priors (which depend on the parameters only) come last, with no state block.
+        `states=False` leaves out the start-state blocks and costs n candidates.
         """
-        n, nx, nwin = self.n, self.shooting.nx, self.shooting.n_windows
+        n, nx, shooting = self.n, self.shooting.nx, self.shooting
         states = states and self.refine_states
         steps = np.where(x[:n] + FD_STEP_PARAM <= 1.0, FD_STEP_PARAM, -FD_STEP_PARAM)
         batch = np.repeat(x[None], n + (nx if states else 0), axis=0)
@@ -87,14 +109,39 @@ class Objective:
         if states:
             for k in range(nx):
                 batch[n + k, n + k :: nx] += FD_STEP_STATE
-        diff = self.residuals(batch) - r[None]
+        values = self.params.from_unit(batch[:, :n])
+        squares = np.zeros(len(batch))
+        for w0, w1 in shooting.chunks(len(batch)):
+            offsets = batch[:, n:].reshape(len(batch), shooting.n_windows, nx)[:, w0:w1] if self.refine_states else None
+            e0, e1 = shooting.entry_bounds[w0], shooting.entry_bounds[w1]
+            perturbed = shooting.residuals(values, offsets, windows=(w0, w1))
+            squares += np.sum(perturbed**2, axis=1)
+            diff = perturbed - r[None, e0:e1]
+            ju = (diff[:n] / steps[:, None]).T
+            js = (diff[n:] / FD_STEP_STATE).T if states else None
+            yield JacobianChunk(w0, w1, e0, e1, ju, js)
+        m_data = shooting.m
+        if len(self.priors):
+            rp = self.priors.residuals(values)
+            squares += np.sum(rp**2, axis=1)
+            yield JacobianChunk(shooting.n_windows, shooting.n_windows, m_data, self.m, ((rp[:n] - r[None, m_data:]) / steps[:, None]).T, None)
+        self._record(batch, squares / self.m)
+
+    def jacobian(self, x: np.ndarray, r: np.ndarray, *, states: bool = True) -> np.ndarray:
+        """(m, dim) dense forward-difference Jacobian at x (with r = residuals(x)); see `jacobian_chunks`.
+
+        Its size grows with the square of the number of windows when start states are refined:
+        the least-squares polish and the uncertainty use the window blocks instead
+        (`sysid.optim.blocks`).
+        """
+        nx, window = self.shooting.nx, self.shooting.windows.entry_window
         jac = np.zeros((self.m, self.dim))
-        jac[:, :n] = (diff[:n] / steps[:, None]).T
-        if states:
-            window = self.shooting.windows.entry_window
-            rows = np.arange(len(window))  # prior rows do not depend on start states
-            for k in range(nx):
-                jac[rows, n + window * nx + k] = diff[n + k, rows] / FD_STEP_STATE
+        for chunk in self.jacobian_chunks(x, r, states=states):
+            rows = slice(chunk.e0, chunk.e1)
+            jac[rows, : self.n] = chunk.ju
+            if chunk.js is not None:
+                for k in range(nx):
+                    jac[np.arange(chunk.e0, chunk.e1), self.n + window[rows] * nx + k] = chunk.js[:, k]
         return jac
 
     def _record(self, x: np.ndarray, losses: np.ndarray) -> None:
@@ -109,25 +156,27 @@ class Objective:
 class StateProjection:
     """Removes from residuals what the window start-state offsets can explain, to first order.
 
-    Built from a Jacobian J (m, dim) of an objective with refined start states: each window's
-    block of state columns J_w (rows of window w, its nx offsets) is split by its SVD. Then
+    Built from the Jacobian of an objective with refined start states (`Objective.jacobian_chunks`):
+    each window's block of state columns J_w (rows of window w, its nx offsets) is split by its SVD. Then
     `project(r)` = (I - P) r, P the orthogonal projection on the columns of every J_w: the
     residuals after the best offsets (variable projection). Rows of priors are left as they are.
     """
 
-    def __init__(self, objective: Objective, jacobian: np.ndarray):
-        n, nx, window = objective.n, objective.shooting.nx, objective.shooting.windows.entry_window
+    def __init__(self, objective: Objective, chunks: Iterator[JacobianChunk]):
+        bounds, nx = objective.shooting.entry_bounds, objective.shooting.nx
         self.blocks = []  # (rows, U, S, V^T) of each window's state columns, near-zero directions dropped
-        for w in range(objective.shooting.n_windows):
-            rows = np.flatnonzero(window == w)
-            u, sv, vt = np.linalg.svd(jacobian[rows, n + w * nx : n + (w + 1) * nx], full_matrices=False)
-            keep = sv > max(sv.max(initial=0.0), 1e-300) * 1e-8
-            self.blocks.append((rows, u[:, keep], sv[keep], vt[keep]))
+        for chunk in chunks:
+            for w in range(chunk.w0, chunk.w1):
+                rows = slice(bounds[w], bounds[w + 1])
+                u, sv, vt = np.linalg.svd(chunk.js[bounds[w] - chunk.e0 : bounds[w + 1] - chunk.e0], full_matrices=False)
+                keep = sv > max(sv.max(initial=0.0), 1e-300) * 1e-8
+                self.blocks.append((rows, u[:, keep], sv[keep], vt[keep]))
+        self.nx = nx
 
     @classmethod
     def at(cls, objective: Objective, x: np.ndarray) -> "StateProjection":
-        """The projection at x (dim,): one batched rollout for the Jacobian."""
-        return cls(objective, objective.jacobian(x, objective.residuals(x[None])[0]))
+        """The projection at x (dim,): n + nx candidates' rollouts for the Jacobian."""
+        return cls(objective, objective.jacobian_chunks(x, objective.residuals(x[None])[0]))
 
     def project(self, r: np.ndarray) -> np.ndarray:
         """(..., m) residuals -> (I - P) r."""
@@ -139,7 +188,7 @@ class StateProjection:
     def offsets(self, r: np.ndarray) -> np.ndarray:
         """(m,) residuals -> (W * nx,) the Gauss-Newton step of the start-state offsets that
         removes P r (least squares per window)."""
-        step = np.zeros((len(self.blocks), self.blocks[0][3].shape[1] if self.blocks else 0))
+        step = np.zeros((len(self.blocks), self.nx))
         for w, (rows, basis, sv, vt) in enumerate(self.blocks):
             step[w] = -vt.T @ ((basis.T @ r[rows]) / sv)
         return step.ravel()

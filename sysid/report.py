@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from sysid.io import PathLike, save_figure
 
 MAX_ROWS = 12
+MAX_POINTS = 5000  # points drawn per row at most (long logs are decimated: the figure stays small)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,17 +73,18 @@ def _ylim(tr: Trace) -> tuple[float, float] | None:
     return lo - pad, hi + pad
 
 
-def plot_fit(path: PathLike, traces: list[Trace], *, title: str = "") -> None:
+def plot_fit(path: PathLike, traces: list[Trace], *, title: str = "", hidden: int = 0) -> None:
     """Writes a PNG with one row per (log, signal): logged (black), before (red dashed), after (blue).
 
     Rows are grouped by log in order of first appearance and share the time axis within a log.
-    At most `MAX_ROWS` rows are drawn; the title says how many were left out.
+    At most `MAX_ROWS` rows are drawn; the title says how many were left out (`hidden`: rows the
+    caller left out of `traces` already).
     """
     if not traces:
         raise ValueError("plot_fit: no traces to plot")
     logs = list(dict.fromkeys(t.log_name for t in traces))
     rows = sorted(traces, key=lambda t: logs.index(t.log_name))
-    shown, left_out = rows[:MAX_ROWS], len(rows) - MAX_ROWS
+    shown, left_out = rows[:MAX_ROWS], max(len(rows) - MAX_ROWS, hidden)
     fig = Figure(figsize=(10, 0.8 + 2.0 * len(shown)), layout="constrained")
     axes = fig.subplots(len(shown), 1, squeeze=False)[:, 0]
     first: dict[str, object] = {}

@@ -54,7 +54,13 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def held_controls(time: np.ndarray, command: np.ndarray, starts: np.ndarray, nstep: int, dt: float, delay: float) -> np.ndarray:
+def control_integral(time: np.ndarray, command: np.ndarray) -> np.ndarray:
+    """(N,) s, (N, nu) held commands -> (N, nu) their integral from time[0] to each time[i]."""
+    return np.concatenate([np.zeros((1, command.shape[1])), np.cumsum(command[:-1] * np.diff(time)[:, None], axis=0)])
+
+
+def held_controls(time: np.ndarray, command: np.ndarray, starts: np.ndarray, nstep: int, dt: float, delay: float, *,
+                  integral: np.ndarray | None = None) -> np.ndarray:
     """Controls over model steps from a zero-order-held command log, with a fractional delay.
 
     Args:
@@ -64,12 +70,13 @@ def held_controls(time: np.ndarray, command: np.ndarray, starts: np.ndarray, nst
       nstep: model steps per window.
       dt: s, model timestep.
       delay: s, actuation delay (>= 0).
+      integral: (N, nu) `control_integral(time, command)`, when the caller keeps it.
     Returns:
       (W, nstep, nu): the mean over [t_k, t_k + dt) of command(t - delay), t_k = start + k dt.
       Before the first row the first command holds; after the last row the last one does.
     """
     # Piecewise-linear integral of the held command at the log's knots.
-    integral = np.concatenate([np.zeros((1, command.shape[1])), np.cumsum(command[:-1] * np.diff(time)[:, None], axis=0)])
+    integral = control_integral(time, command) if integral is None else integral
     edges = starts[:, None] + np.arange(nstep + 1)[None, :] * dt - delay  # (W, nstep + 1)
     flat = edges.ravel()
     values = np.empty((flat.size, command.shape[1]))

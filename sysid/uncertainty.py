@@ -132,17 +132,27 @@ def uncertainty(params: ParamSet, values: np.ndarray, jacobian: np.ndarray, resi
     estimate does not make the intervals over- or under-confident. The n_extra trailing
     columns (window start states) are nuisance variables: their uncertainty is marginalised out.
     """
-    n = len(params)
     m, dim = jacobian.shape
-    dof = max(m - dim, 1)
     if groups is None:
         groups = np.zeros(m, int)
     weights = signal_weights(residuals, groups, dim)
-    jw = jacobian * weights[:, None]
+    # The SVD of J's R factor has J's singular values and right vectors, without forming U (m, dim).
+    return parameter_uncertainty(params, values, np.linalg.qr(jacobian * weights[:, None], mode="r"), residuals, m=m, dim=dim)
+
+
+def parameter_uncertainty(params: ParamSet, values: np.ndarray, factor: np.ndarray, residuals: np.ndarray, *, m: int,
+                          dim: int) -> Uncertainty:
+    """`uncertainty` from an R factor (k, k >= n) of the weighted Jacobian, parameters first.
+
+    `factor` may hold the nuisance columns after the parameters (the dense case), or the
+    parameters only, the nuisance variables already eliminated (`BlockFactor.parameter_factor`):
+    either way the parameters' covariance is the same. m: residuals; dim: fitted variables.
+    """
+    n = len(params)
+    dof = max(m - dim, 1)
     # Pseudo-inverse through the SVD: a direction the data cannot see gives an infinite
     # variance to the parameters it involves, not a crash or a silently small number.
-    # The SVD of J's R factor has J's singular values and right vectors, without forming U (m, dim).
-    _, sv, vt = np.linalg.svd(np.linalg.qr(jw, mode="r"), full_matrices=False)
+    _, sv, vt = np.linalg.svd(factor, full_matrices=False)
     seen = sv > sv[0] * 1e-10
     v = vt[seen, :n]
     cov_u = (v.T / sv[seen] ** 2) @ v

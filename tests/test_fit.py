@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import mujoco
 import numpy as np
 import pytest
@@ -140,7 +142,7 @@ def test_interrupt_returns_the_best_values_so_far(pendulum, noisy_log, monkeypat
         return loss(self, x)
 
     monkeypatch.setattr(Objective, "loss", interrupting)
-    result = _fit(pendulum, noisy_log)
+    result = _fit(pendulum, noisy_log, local_first=False)
     assert result.interrupted and calls == 6
     ps = result.params
     assert np.all((ps.lower <= result.values) & (result.values <= ps.upper))
@@ -187,3 +189,45 @@ def test_a_fit_the_model_cannot_explain_is_reported_as_poor(pendulum, noisy_log)
     biased = dataclasses.replace(noisy_log, pos={j: p + 0.2 for j, p in noisy_log.pos.items()})
     with pytest.warns(UserWarning, match=r"the fitted loss is .*wrong basin"):
         _fit(pendulum, biased)
+
+
+def test_a_fit_that_would_not_fit_in_memory_stops_before_starting(pendulum, noisy_log, monkeypatch):
+    import sysid.memory
+
+    monkeypatch.setattr(sysid.memory, "available_bytes", lambda: 100 * 2**20)
+    started = []
+    monkeypatch.setattr(sys.modules["sysid.fit"], "Simulator", lambda *a, **k: started.append(1))
+    with pytest.raises(UserError, match=r"^this fit needs about 0\.\d GB of memory \(2e\+03 logged values compared in 7 windows "
+                       r"of 0\.3 s\) but 0\.1 GB is available; fit fewer or shorter logs \(--log, --episode\) or logs "
+                       r"resampled to a lower rate$"):
+        _fit(pendulum, noisy_log)
+    assert not started
+
+
+def test_progress_off_a_terminal_prints_one_line_per_interval_with_stage_and_time_left():
+    import io
+    import time
+
+    from sysid.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(stream=stream, interval=0.05)
+    progress.stage("cmaes 0.25s (32 windows)", 200)
+    progress.update(50, 3.25)
+    time.sleep(0.3)
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert 2 <= len(lines) <= 8
+    assert lines[-1].startswith("sysid: cmaes 0.25s (32 windows): 50/200 evaluations, best loss 3.25, elapsed 0 s, stage about ")
+    assert lines[-1].endswith(" s left (at most)")
+
+
+def test_the_global_search_runs_only_when_the_local_probe_does_not_explain_the_logs(pendulum, noisy_log, fitted, monkeypatch):
+    _, result = fitted  # the default chain, local_first on
+    assert [s.split(":")[0] for s in result.stages] == ["lsq probe 0.1s", "lsq 0.3s"]
+    assert float(result.stages[0].split("loss ")[1].split()[0]) <= sys.modules["sysid.fit"].EXPLAINED_LOSS
+    monkeypatch.setattr(sys.modules["sysid.fit"], "EXPLAINED_LOSS", 0.0)  # nothing explains the logs that well
+    searched = _fit(pendulum, noisy_log)
+    assert [s.split(":")[0] for s in searched.stages] == ["lsq probe 0.1s", "cmaes 0.1s", "lsq 0.3s"]
+    for name, value in zip(NAMES, result.values):
+        assert value == pytest.approx(searched.values[NAMES.index(name)], rel=1e-3)

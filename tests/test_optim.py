@@ -82,7 +82,7 @@ def test_bayes_options_are_validated(options, message):
 
 def test_bayes_then_lsq_recovers_the_pendulum(pendulum, noisy_log):
     params = parse_params("damping,armature,friction", pendulum)
-    config = FitConfig(horizons=(0.1, 0.3), optimizer="bayes+lsq", nthread=2,
+    config = FitConfig(horizons=(0.1, 0.3), optimizer="bayes+lsq", nthread=2, local_first=False,
                        optimizer_options={"bayes": {"sampler": "tpe", "max_evaluations": 60}})
     result = fit(pendulum, [noisy_log], params, config, progress=False)
     np.testing.assert_allclose(result.values, [TRUTH[n] for n in NAMES], rtol=0.03)
@@ -178,7 +178,46 @@ def test_lsq_with_refined_states_reaches_the_joint_least_squares_optimum(pendulu
                                    jac=lambda x: objective.jacobian(x, objective.residuals(x[None])[0]))
     assert outcome.loss <= np.mean(joint.fun**2) * (1 + 1e-5)
     np.testing.assert_allclose(outcome.x[: objective.n], joint.x[: objective.n], atol=1e-3)
-    assert outcome.jacobian.shape == (objective.m, objective.dim)
+    assert outcome.jacobian is None  # the block solve never forms the (m, dim) Jacobian
+
+
+def test_block_solve_reaches_the_dense_optimum(pendulum, noisy_log):
+    """Levenberg-Marquardt on the window blocks and scipy's on the dense Jacobian, both run to
+    convergence from the same start, end at the same point."""
+    from scipy import optimize
+
+    from sysid.optim import LeastSquares
+
+    objective, x0 = _polish_objective(pendulum, noisy_log)
+    x0 = x0.copy()
+    x0[objective.n :] = np.random.default_rng(0).normal(0, 0.5, objective.n_state)
+    block = LeastSquares(max_iterations=200, tolerance=1e-15)._blocks(objective, x0, 1e-15, states=True, gtol=1e-15)
+    dense = optimize.least_squares(lambda x: objective.residuals(x[None])[0], x0, method="lm", x_scale="jac",
+                                   ftol=1e-15, xtol=1e-15, gtol=1e-15, max_nfev=200,
+                                   jac=lambda x: objective.jacobian(x, objective.residuals(x[None])[0]))
+    assert np.all((dense.x[: objective.n] > 0) & (dense.x[: objective.n] < 1))  # the optimum is inside the box
+    np.testing.assert_allclose(block.x, dense.x, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(np.mean(block.r**2), np.mean(dense.fun**2), rtol=1e-12)
+
+
+def test_block_uncertainty_matches_the_dense_one(pendulum, noisy_log):
+    """Standard errors and correlations from the window blocks (start states eliminated) equal those
+    from the dense Jacobian with the start-state columns."""
+    from sysid.optim.blocks import block_uncertainty
+    from sysid.uncertainty import uncertainty
+
+    objective, x = _polish_objective(pendulum, noisy_log)
+    x = x.copy()
+    x[objective.n :] = np.random.default_rng(1).normal(0, 0.5, objective.n_state)
+    r = objective.residuals(x[None])[0]
+    values = objective.params.from_unit(x[: objective.n])
+    dense = uncertainty(objective.params, values, objective.jacobian(x, r), r, objective.n_state, groups=objective.groups)
+    block = block_uncertainty(objective, x, r)
+    assert np.all(np.isfinite(dense.std)) and np.all(dense.std > 0)
+    np.testing.assert_allclose(block.std, dense.std, rtol=1e-7)
+    np.testing.assert_allclose(block.correlation, dense.correlation, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(block.ci95, dense.ci95, rtol=1e-7)
+    assert block.residual_scale == pytest.approx(dense.residual_scale, rel=1e-12)
 
 
 class Linear:

@@ -67,6 +67,12 @@ class CMAES:
             x = _refine_states(objective, x)
         return Outcome(x, float(objective.loss(x[None])[0]), objective.evaluations - start, message)
 
+    def expected_evaluations(self, objective: Objective) -> int:
+        """Evaluations this search may spend on objective (for progress reports)."""
+        n = getattr(objective, "n", objective.dim)
+        budget = self.final_max_evaluations if getattr(objective, "final", False) else self.evaluation_budget(n)
+        return budget if objective.dim == n else 2 * budget
+
     def evaluation_budget(self, n: int) -> int:
         """Evaluations of one non-final search over n parameters."""
         return self.max_evaluations if self.max_evaluations is not None else max(200, 25 * n)
@@ -106,7 +112,7 @@ def _refine_states(objective: Objective, x: np.ndarray) -> np.ndarray:
     """
     n = objective.n
     r = objective.residuals(x[None])[0]
-    step = StateProjection(objective, objective.jacobian(x, r)).offsets(r)
+    step = StateProjection(objective, objective.jacobian_chunks(x, r)).offsets(r)
     trials = np.repeat(x[None], 3, axis=0)
     trials[:, n:] += np.array([1.0, 0.5, 0.25])[:, None] * step
     losses = objective.loss(trials)
