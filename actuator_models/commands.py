@@ -18,7 +18,7 @@ from sysid.version import __version__
 def train_files(*, log_paths: Sequence[str], joint: str, out: str, command: str | None = None, map_path: str | None = None,
                 net: str = "mlp", history: int = 3, hidden: Sequence[int] = (32, 32), rate: float | None = None,
                 val_fraction: float = 0.2, epochs: int = 300, patience: int = 30, seed: int = 0, progress: bool = True) -> dict:
-    """Everything `sysid actuator train` does: read logs, train, write net.pt, net.json and loss.png.
+    """Everything `sysid actuator train` does: read logs, train, write net.npz, net.json, net.pt and loss.png.
 
     Returns the network's metadata (net.json's content).
     """
@@ -43,7 +43,7 @@ def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, resul
                    hidden: Sequence[int] = (64, 64), val_fraction: float = 0.2, epochs: int = 300, patience: int = 30,
                    val_log_paths: Sequence[str] = (), horizon: float = 1.0, seed: int = 0, progress: bool = True) -> dict:
     """Everything `sysid residual train` does: read the (fitted) model and logs, train the residual
-    ensemble, score it on validation logs, write residual.pt, residual.json and loss.png.
+    ensemble, score it on validation logs, write residual.npz, residual.json, residual.pt and loss.png.
 
     `result_path` (the fit's result.json) gives the fitted actuation delay (s), which the
     training targets and every validation rollout then apply, as the fit and the policy env do.
@@ -65,7 +65,7 @@ def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, resul
     if members < 2 or epochs < 1:
         raise UserError(f"--members must be at least 2 (their spread is the disagreement) and --epochs at least 1, got {members} and {epochs}")
     delay = fitted_delay(result_path) if result_path else 0.0
-    outputs = {(pathlib.Path(out) / name).resolve() for name in ("residual.pt", "residual.json", "loss.png")}
+    outputs = {(pathlib.Path(out) / name).resolve() for name in ("residual.npz", "residual.pt", "residual.json", "loss.png")}
     for path in (model_path, *log_paths, *val_log_paths, *((map_path,) if map_path else ())):
         if pathlib.Path(path).resolve() in outputs:
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")

@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--trim-idle", action="store_true", help="drop the idle rows (no motion, no command change) at each log's start and end")
     fit.add_argument("--actuator", help="actuator models in the loop, MODEL@TARGET[,...], e.g. dcmotor@knee,friction@knee; "
                      "their numbers join the fit (models: pd, delayed_pd, dcmotor, friction, tinynet, net:FOLDER)")
+    fit.add_argument("--trust-code", action="store_true", help="let net:FOLDER load a TorchScript-only network (loading "
+                     "TorchScript runs its code: only for files you trust)")
     fit.add_argument("--out", required=True, help="output folder")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     fit.set_defaults(run=_run_fit)
@@ -107,8 +109,8 @@ def _add_actuator(sub) -> None:
     actuator = sub.add_parser("actuator", help="actuator networks: train from logs with measured torque")
     commands = actuator.add_subparsers(dest="actuator_command", required=True)
     train = commands.add_parser("train", help="train an actuator network (MLP or LSTM) on logged torque",
-                                description="Train a network from (position error, velocity) to joint torque; writes net.pt "
-                                            "(TorchScript), net.json and loss.png into --out.")
+                                description="Train a network from (position error, velocity) to joint torque; writes net.npz "
+                                            "(weights), net.json, net.pt (TorchScript export) and loss.png into --out.")
     train.add_argument("--log", action="append", required=True, help="a log with JOINT.pos, JOINT.effort and a .ctrl target (repeatable)")
     train.add_argument("--joint", required=True, help="the joint whose torque is learned")
     train.add_argument("--command", help="the actuator whose .ctrl is the position target (default: the only one)")
@@ -142,7 +144,7 @@ def _run_actuator_train(args: argparse.Namespace) -> int:
         span = t["torque_range"][1] - t["torque_range"][0]
         print(f"{meta['net']} at {1 / meta['sample_dt']:g} Hz: validation torque RMSE {t['val_rmse']:.4g} N m "
               f"({100 * t['val_rmse'] / max(span, 1e-12):.2f}% of the range) at epoch {t['best_epoch'] + 1}")
-        print(f"wrote {os.path.join(args.out, 'net.pt')}, net.json, loss.png")
+        print(f"wrote {os.path.join(args.out, 'net.npz')}, net.json, net.pt, loss.png")
     return 0
 
 
@@ -151,7 +153,7 @@ def _add_residual(sub) -> None:
     commands = residual.add_subparsers(dest="residual_command", required=True)
     train = commands.add_parser("train", help="train a residual-force MLP ensemble on logs, for the fitted model",
                                 description="Train an MLP ensemble from (qpos, qvel, ctrl) to the generalized force the fitted model "
-                                            "misses; writes residual.pt (TorchScript), residual.json and loss.png into --out.")
+                                            "misses; writes residual.npz (weights), residual.json, residual.pt (TorchScript export) and loss.png into --out.")
     train.add_argument("--model", required=True, help="the fitted model, e.g. calib/calibrated.xml")
     train.add_argument("--result", help="the fit's result.json: its fitted delay is applied to the logged commands")
     train.add_argument("--log", action="append", required=True, help="a training log (repeatable)")
@@ -183,7 +185,7 @@ def _run_residual_train(args: argparse.Namespace) -> int:
             if f"rmse_{key}_with_residual" in v:
                 without, with_ = v[f"rmse_{key}_without_residual"], v[f"rmse_{key}_with_residual"]
                 print(f"validation RMSE, {label}: " + ", ".join(f"{s} {without[s]:.4g} -> {with_[s]:.4g}" for s in with_))
-        print(f"wrote {os.path.join(args.out, 'residual.pt')}, residual.json, loss.png")
+        print(f"wrote {os.path.join(args.out, 'residual.npz')}, residual.json, residual.pt, loss.png")
     return 0
 
 
@@ -239,7 +241,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         model_path=args.model, log_paths=args.log, params=args.params, map_path=args.map, config_path=args.config,
         optimizer=args.optimizer, seed=args.seed, starts=args.starts, nthread=args.threads, out=args.out, progress=not args.quiet,
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
-        actuator=args.actuator,
+        actuator=args.actuator, trust_code=args.trust_code,
     )
     if not args.quiet:
         print(format_summary(summary))
@@ -251,7 +253,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
               config_path: str | None = None, optimizer: str | None = None, seed: int | None = None,
               starts: int | None = None, nthread: int | None = None, progress: bool = True, val: float | None = None,
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
-              episode: int | None = None, actuator: str | None = None) -> dict:
+              episode: int | None = None, actuator: str | None = None, trust_code: bool = False) -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
 
     `val` keeps the last fraction of each log for validation, `val_log_paths` are validation-only
@@ -288,7 +290,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
     if actuator:
         from sysid.closedloop import parse_actuators
 
-        loop = parse_actuators(actuator, model, config.actuators)
+        loop = parse_actuators(actuator, model, config.actuators, trust_code=trust_code)
     param_set = parse_params(params, model, overrides=config_file.params, extra=loop.params() if loop else ())
     outputs = {(pathlib.Path(out) / name).resolve() for name in OUTPUT_FILES}
     for path in [model_path, *log_paths, *val_log_paths, *(p for p in (map_path, config_path) if p)]:
