@@ -154,11 +154,6 @@ def actuators_summary(loop, names: Sequence[str], values: np.ndarray) -> dict:
     return out
 
 
-def write_actuators(out: str | os.PathLike, loop, names: Sequence[str], values: np.ndarray) -> None:
-    """Write actuators.json into `out` (see `actuators_summary`)."""
-    io.write_json(pathlib.Path(out) / "actuators.json", actuators_summary(loop, names, values))
-
-
 def parse_hidden(text: str) -> tuple[int, ...]:
     """"32,32" -> (32, 32); a UserError for anything else."""
     try:

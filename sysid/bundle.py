@@ -44,7 +44,7 @@ def export_bundle(calib: str | os.PathLike, out: str | os.PathLike, *, widen: fl
 
     Args:
       calib: the fit's output folder (calibrated.xml, result.json).
-      out: the bundle folder (created; files in it are replaced atomically).
+      out: the bundle folder (created; an existing one is replaced as one set, see `sysid.io.output_set`).
       widen: factor on the fit's standard errors for the randomization scales.
       command: recorded in the manifest (default: this process's command line).
     """
@@ -62,6 +62,16 @@ def export_bundle(calib: str | os.PathLike, out: str | os.PathLike, *, widen: fl
     load_model(xml_path)  # must compile
     randomization = from_result(result, widen=widen)
     actuators = _actuator_files(calib, result)
+    with io.output_set(out, names=BUNDLE_SET) as stage:
+        return _write_bundle(stage, calib, result_path, xml_path, result, randomization, actuators, widen, command)
+
+
+BUNDLE_SET = ("calibrated.xml", "randomization.yaml", ACTUATOR_DIR, "manifest.json")
+"""The entries of a bundle folder: replaced as one set (`sysid.io.output_set`)."""
+
+
+def _write_bundle(out: pathlib.Path, calib: pathlib.Path, result_path: pathlib.Path, xml_path: pathlib.Path, result: dict,
+                  randomization: Randomization, actuators: list[pathlib.Path], widen: float, command: str | None) -> dict:
     written = [io.write_bytes(out / "calibrated.xml", xml_path.read_bytes()),
                io.write_text(out / "randomization.yaml", randomization.to_yaml())]
     for source in actuators:

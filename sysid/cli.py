@@ -7,6 +7,7 @@ before any result existed.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import pathlib
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 DEMO_DIR = pathlib.Path(__file__).resolve().parents[1] / "datasets" / "arm2"
 DEMO_PARAMS = "mass,damping,frictionloss,armature"
 OUTPUT_FILES = ("calibrated.xml", "result.json", "fit.png", "convergence.png")
+PLACE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,8 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         out = getattr(args, "out", None)
-        if out and pathlib.Path(out).exists() and not pathlib.Path(out).is_dir():
-            raise UserError(f"--out {out}: is a file; give a folder (every command writes several files into it)")
+        if out:
+            from sysid.io import check_writable
+
+            try:
+                check_writable(out)  # before any work: a read-only or bad --out fails now, not after the fit
+            except UserError as error:
+                raise UserError(f"--out {error}") from None
         return args.run(args)
     except UserError as error:
         print(f"sysid: error: {error}", file=sys.stderr)
@@ -47,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sysid: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        if error.errno not in PLACE_ERRORS:
+            raise
+        print(f"sysid: error: {error.filename or ''}: {error.strerror}", file=sys.stderr)  # disk full, no permission
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -306,12 +318,13 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
             nthread=config.nthread, names=val_names, loop=loop)}
     if loop is not None:
         extra["actuator_models"] = ["actuators.json"]  # `sysid export` copies the files listed here
-    summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=config,
-                            extra=extra)
+    files = {}
     if loop is not None:
-        from actuator_models.commands import write_actuators
+        from actuator_models.commands import actuators_summary
 
-        write_actuators(out, loop, result.params.names, result.values)
+        files["actuators.json"] = actuators_summary(loop, result.params.names, result.values)
+    summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=config,
+                            extra=extra, files=files)
     if result.interrupted:
         print("sysid: interrupted: wrote the best result so far", file=sys.stderr)
     return summary
