@@ -1,7 +1,7 @@
 """The `sysid` command: `sysid fit ...`, `sysid export ...`, `sysid excite ...` and `sysid demo`.
 
-Exit codes: 0 success, 2 user error (one line on stderr, no traceback), 130 interrupted
-before any result existed.
+Exit codes: 0 success, 2 user error (one line on stderr, no traceback), 130 / 143 stopped by
+SIGINT / SIGTERM (a fit then writes its best result so far, marked interrupted).
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import errno
 import json
 import os
 import pathlib
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -34,11 +36,16 @@ PLACE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.ERO
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `sysid` console script."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    warnings.showwarning = _show_warning
+    """Entry point of the `sysid` console script.
+
+    SIGINT (Ctrl-C) and SIGTERM stop a fit the same way: the best result so far is written
+    (result.json "interrupted": true) and the exit code is 130 or 143; before any result exists
+    they end the command with one line and the same codes.
+    """
+    previous = _catch_signals()
     try:
+        args = _parser().parse_args(argv)
+        warnings.showwarning = _show_warning
         out = getattr(args, "out", None)
         if out:
             from sysid.io import check_writable
@@ -53,12 +60,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("sysid: interrupted", file=sys.stderr)
-        return 130
+        return 128 + _SIGNAL[0]
     except OSError as error:
         if error.errno not in PLACE_ERRORS:
             raise
         print(f"sysid: error: {error.filename or ''}: {error.strerror}", file=sys.stderr)  # disk full, no permission
         return 2
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+_SIGNAL = [signal.SIGINT]  # the last stop signal received
+
+
+def _catch_signals() -> dict:
+    """Make SIGINT and SIGTERM raise KeyboardInterrupt (the fit's stop), remembering which one
+    arrived; returns the previous handlers (none off the main thread, where Python allows none)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, frame):
+        _SIGNAL[0] = signum
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    _SIGNAL[0] = signal.SIGINT
+    return {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -255,6 +282,8 @@ def _run_fit(args: argparse.Namespace) -> int:
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
         actuator=args.actuator, trust_code=args.trust_code,
     )
+    if summary.get("interrupted"):
+        return 128 + _SIGNAL[0]  # fit_files said so in one line
     if not args.quiet:
         print(format_summary(summary))
         print(f"wrote {os.path.join(args.out, 'calibrated.xml')}, result.json, fit.png, convergence.png")
@@ -326,7 +355,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
     summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_paths, result=result, config=config,
                             extra=extra, files=files)
     if result.interrupted:
-        print("sysid: interrupted: wrote the best result so far", file=sys.stderr)
+        print(f"sysid: interrupted: wrote the best result so far to {out} (result.json \"interrupted\": true)", file=sys.stderr)
     return summary
 
 

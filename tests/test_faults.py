@@ -167,3 +167,81 @@ def test_user_error_from_output_set_names_the_folder(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="out: cannot write the outputs .Read-only file system.; the folder was left as it was"):
         with io.output_set(tmp_path / "out", names=()) as stage:
             io.write_text(stage / "x", "1")
+
+
+# --- signals -------------------------------------------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _sysid(args, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen([sys.executable, "-m", "sysid_launch", *args], env=env, **kwargs)
+
+
+def _run_until(args, marker: bytes, signum: int, *, timeout: float = 60.0) -> tuple[int, str]:
+    """Run `sysid ARGS` with stderr on a terminal (so the progress bar shows), send `signum` once
+    `marker` appears there, and return the exit code and everything it wrote to stderr."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # a 0-column terminal shows no bar
+    proc = _sysid(args, stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain():  # keep reading, or the child blocks on a full terminal
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while marker not in b"".join(chunks) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, b"".join(chunks).decode(errors="replace")[-500:]
+    os.kill(proc.pid, signum)
+    code = proc.wait(timeout=timeout)
+    reader.join(timeout=5)
+    os.close(master)
+    return code, b"".join(chunks).decode(errors="replace").replace("\r", "\n")
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_fit_writes_the_best_result_marked_interrupted(tmp_path, pendulum_path, truth_model, signum, code):
+    path = write_csv(make_log(truth_model, 1.0, seed=3), tmp_path / "run.csv")
+    (tmp_path / "slow.yaml").write_text("horizons: [0.2]\noptimizer: cmaes\nnthread: 1\nstarts: 100\n")  # minutes, unless stopped
+    args = ["fit", "--model", str(pendulum_path), "--log", str(path), "--params", "damping,armature",
+            "--config", str(tmp_path / "slow.yaml"), "--out", str(tmp_path / "out")]
+    got, err = _run_until(args, b"windows)", signum)  # the progress bar names the stage's windows once it runs
+    assert got == code, err[-2000:]
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("sysid:")]
+    assert lines == [f"sysid: interrupted: wrote the best result so far to {tmp_path / 'out'} (result.json \"interrupted\": true)"]
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["interrupted"] is True and result["evaluations"] > 0
+    assert result["loss"]["final"] < result["loss"]["initial"]
+    assert (tmp_path / "out" / "calibrated.xml").is_file()
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.6, 1.2])
+def test_ctrl_c_during_start_up_exits_quietly(tmp_path, delay):
+    proc = _sysid(["fit", "--model", "m.xml", "--log", "l.csv", "--params", "damping", "--out", str(tmp_path / "o")],
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    text = err.decode()
+    assert "Traceback" not in text, text
+    # Stopped while starting (130, one line), or it got as far as the missing model (2, one line).
+    assert (proc.returncode, text.strip()) == (130, "sysid: interrupted") or (proc.returncode == 2 and len(text.strip().splitlines()) == 1)
