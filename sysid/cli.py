@@ -46,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         warnings.showwarning = _show_warning
+        _check_numbers(args)
         out = getattr(args, "out", None)
         if out:
             from sysid.io import check_writable
@@ -72,6 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 _SIGNAL = [signal.SIGINT]  # the last stop signal received
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Whole-number options within 32 bits and counts at least 1 (seeds at least 0): one-line errors
+    here, not tracebacks from the libraries they reach. Each command checks its other ranges."""
+    for name, value in vars(args).items():
+        option = "--" + name.replace("_", "-")
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**31) < value < 2**31:
+            raise UserError(f"{option} {str(value)[:30]}: out of range (at most {2**31 - 1})")
+        if name in ("seed", "threads", "starts", "epochs", "patience", "members", "history", "evaluations", "lines") \
+                and isinstance(value, int) and value < (0 if name == "seed" else 1):
+            raise UserError(f"{option} {value}: must be at least {0 if name == 'seed' else 1}")
 
 
 def _catch_signals() -> dict:
@@ -426,7 +439,18 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"sysid: warning: {message}", file=sys.stderr)
+    text = str(message)
+    if issubclass(category, RuntimeWarning) and "encountered in" in text:  # numpy floating-point warnings: once per kind
+        kind = text.split(" encountered")[0]
+        if kind in _NUMPY_WARNED:
+            return
+        _NUMPY_WARNED.add(kind)
+        text = (f"a computation met {kind.replace('value', 'values')} (numpy: {text}); the logs or the model may hold extreme "
+                "or non-finite values, or a candidate diverged (shown once)")
+    print(f"sysid: warning: {text}", file=sys.stderr)
+
+
+_NUMPY_WARNED: set[str] = set()
 
 
 if __name__ == "__main__":

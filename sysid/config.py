@@ -23,10 +23,9 @@ import dataclasses
 import os
 from typing import Any
 
-import yaml
-
 from sysid.errors import UserError
 from sysid.fit import FitConfig
+from sysid.inputs import excerpt, load_yaml
 
 RUN_KEYS = {f.name for f in dataclasses.fields(FitConfig)}
 
@@ -43,15 +42,7 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
     """Read and validate a config file (None: the defaults). Raises UserError naming the file and key."""
     if path is None:
         return ConfigFile({}, {})
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
-    except OSError as error:
-        raise UserError(f"{path}: cannot read the config file ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise UserError(f"{path}: not valid YAML{line}: {getattr(error, 'problem', error)}") from None
+    raw = load_yaml(path, what="config file")
     if raw is None:
         return ConfigFile({}, {})
     if not isinstance(raw, dict):
@@ -67,8 +58,8 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
         try:
             run["horizons"] = tuple(float(h) for h in run["horizons"])
         except (TypeError, ValueError):
-            raise UserError(f"{path}: 'horizons' must be a list of seconds, got {run['horizons']!r}") from None
+            raise UserError(f"{path}: 'horizons' must be a list of seconds, got {excerpt(run['horizons'])}") from None
     for key, kind in (("max_windows", int), ("starts", int), ("seed", int), ("nthread", int), ("refine_states", bool), ("optimizer", str), ("optimizer_options", dict)):
         if key in run and run[key] is not None and not isinstance(run[key], kind):
-            raise UserError(f"{path}: '{key}' must be {kind.__name__}, got {run[key]!r}")
+            raise UserError(f"{path}: '{key}' must be {kind.__name__}, got {excerpt(run[key])}")
     return ConfigFile(params, run)

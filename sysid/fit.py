@@ -73,6 +73,7 @@ class FitConfig:
     starts: int = 1
 
     def __post_init__(self):
+        check_run_options(self)
         check_priors(self.priors)
         if not self.horizons or any(h <= 0 for h in self.horizons):
             raise UserError(f"config: horizons must be positive seconds, got {list(self.horizons)}")
@@ -82,6 +83,37 @@ class FitConfig:
             raise UserError(f"config: max_windows must be at least 1, got {self.max_windows}")
         if self.starts < 1:
             raise UserError(f"config: starts must be at least 1, got {self.starts}")
+
+
+def check_run_options(config: FitConfig) -> None:
+    """Types and ranges of FitConfig's fields (from a config file or the command line), each a one-line UserError."""
+    from sysid.inputs import excerpt
+    from sysid.optim import OPTIMIZERS
+
+    def whole(name: str, low: int, high: int, *, none: bool = False) -> None:
+        value = getattr(config, name)
+        if (value is None and none) or (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+            return
+        raise UserError(f"config: {name} must be at least {low} and at most {high} (a whole number{' or null' if none else ''}), "
+                        f"got {excerpt(value)}")
+
+    whole("seed", 0, 2**32 - 1)
+    whole("max_windows", 1, 10**6)
+    whole("starts", 1, 10**4)
+    whole("nthread", 1, 4096, none=True)
+    if not isinstance(config.horizons, tuple) or not all(isinstance(h, (int, float)) and not isinstance(h, bool)
+                                                         and np.isfinite(h) for h in config.horizons):
+        raise UserError(f"config: horizons must be a list of finite seconds, got {excerpt(config.horizons)}")
+    if not isinstance(config.refine_states, bool):
+        raise UserError(f"config: refine_states must be true or false, got {excerpt(config.refine_states)}")
+    if not isinstance(config.optimizer, str):
+        raise UserError(f"config: optimizer must be a name like cmaes+lsq, got {excerpt(config.optimizer)}")
+    for key, name in (("optimizer_options", "optimizer names"), ("actuators", "actuator items"), ("priors", "parameter names")):
+        if not isinstance(getattr(config, key), dict):
+            raise UserError(f"config: {key} must map {name} to settings, got {excerpt(getattr(config, key))}")
+    unknown = [k for k in config.optimizer_options if k not in OPTIMIZERS and k != "auto"]
+    if unknown:
+        raise UserError(f"config: optimizer_options: unknown optimizer {excerpt(unknown[0])}; optimizers: {', '.join(OPTIMIZERS)}, auto")
 
 
 @dataclasses.dataclass(frozen=True)
