@@ -87,7 +87,7 @@ class FitConfig:
 
 def check_run_options(config: FitConfig) -> None:
     """Types and ranges of FitConfig's fields (from a config file or the command line), each a one-line UserError."""
-    from sysid.inputs import excerpt
+    from sysid.inputs import checked_fields, excerpt
     from sysid.optim import OPTIMIZERS
 
     def whole(name: str, low: int, high: int, *, none: bool = False) -> None:
@@ -111,9 +111,11 @@ def check_run_options(config: FitConfig) -> None:
     for key, name in (("optimizer_options", "optimizer names"), ("actuators", "actuator items"), ("priors", "parameter names")):
         if not isinstance(getattr(config, key), dict):
             raise UserError(f"config: {key} must map {name} to settings, got {excerpt(getattr(config, key))}")
-    unknown = [k for k in config.optimizer_options if k not in OPTIMIZERS and k != "auto"]
-    if unknown:
-        raise UserError(f"config: optimizer_options: unknown optimizer {excerpt(unknown[0])}; optimizers: {', '.join(OPTIMIZERS)}, auto")
+    for name, options in config.optimizer_options.items():
+        if name not in OPTIMIZERS and name != "auto":
+            raise UserError(f"config: optimizer_options: unknown optimizer {excerpt(name)}; optimizers: {', '.join(OPTIMIZERS)}, auto")
+        if name != "auto":  # every optimizer's options, also of one this fit does not run
+            checked_fields(OPTIMIZERS[name], options, where=f"config: optimizer_options: {name}")
 
 
 @dataclasses.dataclass(frozen=True)
