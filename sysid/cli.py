@@ -123,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--trim-idle", action="store_true", help="drop the idle rows (no motion, no command change) at each log's start and end")
     fit.add_argument("--actuator", help="actuator models in the loop, MODEL@TARGET[,...], e.g. dcmotor@knee,friction@knee; "
                      "their numbers join the fit (models: pd, delayed_pd, dcmotor, friction, tinynet, net:FOLDER)")
+    fit.add_argument("--loss", choices=["linear", "huber", "soft_l1", "cauchy"],
+                     help="robust loss against outliers in the logs (default: config, else linear least squares)")
     fit.add_argument("--trust-code", action="store_true", help="let net:FOLDER load a TorchScript-only network (loading "
                      "TorchScript runs its code: only for files you trust)")
     fit.add_argument("--out", required=True, help="output folder")
@@ -293,7 +295,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         model_path=args.model, log_paths=args.log, params=args.params, map_path=args.map, config_path=args.config,
         optimizer=args.optimizer, seed=args.seed, starts=args.starts, nthread=args.threads, out=args.out, progress=not args.quiet,
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
-        actuator=args.actuator, trust_code=args.trust_code,
+        actuator=args.actuator, trust_code=args.trust_code, loss=args.loss,
     )
     if summary.get("interrupted"):
         return 128 + _SIGNAL[0]  # fit_files said so in one line
@@ -307,7 +309,8 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
               config_path: str | None = None, optimizer: str | None = None, seed: int | None = None,
               starts: int | None = None, nthread: int | None = None, progress: bool = True, val: float | None = None,
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
-              episode: int | None = None, actuator: str | None = None, trust_code: bool = False) -> dict:
+              episode: int | None = None, actuator: str | None = None, trust_code: bool = False,
+              loss: str | None = None) -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
 
     `val` keeps the last fraction of each log for validation, `val_log_paths` are validation-only
@@ -325,7 +328,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str, out: st
 
     config_file = load_config(config_path)
     run = dict(config_file.run)
-    for key, value in (("optimizer", optimizer), ("seed", seed), ("starts", starts), ("nthread", nthread)):
+    for key, value in (("optimizer", optimizer), ("seed", seed), ("starts", starts), ("nthread", nthread), ("loss", loss)):
         if value is not None:
             run[key] = value
     config = FitConfig(**run)

@@ -15,6 +15,7 @@ Example:
     refine_states: true
     seed: 0
     starts: 1                     # independent fits from seeds seed, seed + 1, ...; the lowest loss is kept
+    loss: linear                  # or huber, soft_l1, cauchy: robust against outliers in the logs
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
             run["horizons"] = tuple(float(h) for h in run["horizons"])
         except (TypeError, ValueError):
             raise UserError(f"{path}: 'horizons' must be a list of seconds, got {excerpt(run['horizons'])}") from None
-    for key, kind in (("max_windows", int), ("starts", int), ("seed", int), ("nthread", int), ("refine_states", bool), ("optimizer", str), ("optimizer_options", dict)):
+    for key, kind in (("max_windows", int), ("starts", int), ("seed", int), ("nthread", int), ("refine_states", bool), ("optimizer", str), ("optimizer_options", dict), ("loss", str)):
         if key in run and run[key] is not None and not isinstance(run[key], kind):
             raise UserError(f"{path}: '{key}' must be {kind.__name__}, got {excerpt(run[key])}")
     return ConfigFile(params, run)

@@ -106,7 +106,7 @@ def result_dict(result: FitResult, *, model_path: str, log_paths: Sequence[str],
         "starts": [{"seed": seed, "loss": loss} for seed, loss in result.starts],
         "config": {"horizons": list(config.horizons), "max_windows": config.max_windows, "optimizer": config.optimizer,
                    "optimizer_options": config.optimizer_options, "refine_states": config.refine_states,
-                   "priors": config.priors, "starts": config.starts},
+                   "priors": config.priors, "starts": config.starts, "loss": config.loss},
         "command": command if command is not None else " ".join(sys.argv),
         "mujoco_version": mujoco.__version__,
     }

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from sysid.data import Log
 from sysid.errors import UserError
-from sysid.loss import ShootingLoss, Windows
+from sysid.loss import ROBUST_LOSSES, ShootingLoss, Windows
 from sysid.objective import Objective
 from sysid.optim import select_optimizers
 from sysid.priors import Priors, check_priors
@@ -59,6 +59,8 @@ class FitConfig:
         the fit becomes a MAP estimate.
       starts: independent fits from seeds seed, seed + 1, ...; the one with the lowest final loss on
         the fitted logs is kept (for rugged losses, e.g. long open-loop horizons).
+      loss: "linear" (least squares on the normalised residuals) or a robust loss against outliers,
+        "huber", "soft_l1" or "cauchy" (`sysid.loss.robust_residuals`; quadratic up to 3 noise levels).
     """
 
     horizons: tuple[float, ...] = (0.25, 1.0)
@@ -71,6 +73,7 @@ class FitConfig:
     actuators: dict = dataclasses.field(default_factory=dict)
     priors: dict = dataclasses.field(default_factory=dict)
     starts: int = 1
+    loss: str = "linear"
 
     def __post_init__(self):
         check_run_options(self)
@@ -106,9 +109,11 @@ def check_run_options(config: FitConfig) -> None:
         raise UserError(f"config: horizons must be a list of finite seconds, got {excerpt(config.horizons)}")
     if not isinstance(config.refine_states, bool):
         raise UserError(f"config: refine_states must be true or false, got {excerpt(config.refine_states)}")
+    if config.loss not in ROBUST_LOSSES:
+        raise UserError(f"config: loss must be one of {', '.join(ROBUST_LOSSES)}, got {excerpt(config.loss)}")
     if not isinstance(config.optimizer, str):
         raise UserError(f"config: optimizer must be a name like cmaes+lsq, got {excerpt(config.optimizer)}")
-    for key, name in (("optimizer_options", "optimizer names"), ("actuators", "actuator items"), ("priors", "parameter names")):
+    for key, name in (("optimizer_options", "optimizer names"), ("actuators", "actuator items")):  # priors: check_priors
         if not isinstance(getattr(config, key), dict):
             raise UserError(f"config: {key} must map {name} to settings, got {excerpt(getattr(config, key))}")
     for name, options in config.optimizer_options.items():
@@ -216,7 +221,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
 
     def run_stage(optimizer, horizon: float, *, polish: bool, u: np.ndarray, final: bool = False) -> tuple[np.ndarray, Objective, object]:
         nonlocal evaluations, gradient_steps
-        loss = ShootingLoss(sim, tracks, horizon, max_windows=None if polish else config.max_windows)
+        loss = ShootingLoss(sim, tracks, horizon, max_windows=None if polish else config.max_windows, robust=config.loss)
         label = f"{optimizer.name} {horizon:g}s"
         offset = evaluations
 
@@ -262,7 +267,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
         bar.close()
 
     values = params.from_unit(u)
-    final = ShootingLoss(sim, tracks, config.horizons[-1])
+    final = ShootingLoss(sim, tracks, config.horizons[-1], robust=config.loss)
     # Uncertainty at the last stage's optimum (with its refined start states) when it covered the
     # final windows, reusing its Jacobian if it has one; else one batched rollout at zero offsets.
     if (last_outcome is not None and not interrupted and last_objective.shooting.n_windows == final.n_windows

@@ -17,6 +17,32 @@ from sysid.sim import Simulator, held_controls
 from sysid.track import Track
 
 DIVERGED_RESIDUAL = 1e4  # residual given to every entry of a diverged window (mean square 1e8)
+ROBUST_LOSSES = ("linear", "huber", "soft_l1", "cauchy")
+ROBUST_SCALE = 3.0  # noise levels: a robust loss is quadratic below about this residual
+
+
+def robust_residuals(r: np.ndarray, loss: str, scale: float = ROBUST_SCALE) -> np.ndarray:
+    """Normalised residuals r -> sign(r) sqrt(2 rho(r)), so that their sum of squares / 2 is the
+    robust loss sum rho(r) (scipy.optimize.least_squares' losses, with f_scale = `scale`). Every
+    optimizer (CMA-ES on the mean square, least squares on the residuals) then sees the same loss;
+    a large residual (an outlier) grows like sqrt(|r|) (huber, soft_l1) or log|r| (cauchy), not |r|.
+
+    Args:
+      r: (...) residuals in noise levels.
+      loss: "linear" (r unchanged), "huber", "soft_l1" or "cauchy".
+    """
+    if loss == "linear":
+        return r
+    z = (r / scale) ** 2
+    if loss == "huber":
+        rho = np.where(z <= 1, z, 2 * np.sqrt(z) - 1)
+    elif loss == "soft_l1":
+        rho = 2 * (np.sqrt(1 + z) - 1)
+    elif loss == "cauchy":
+        rho = np.log1p(z)
+    else:
+        raise ValueError(f"unknown loss {loss!r}; losses: {', '.join(ROBUST_LOSSES)}")
+    return np.sign(r) * scale * np.sqrt(rho)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,10 +128,14 @@ class ShootingLoss:
       tracks: the bound logs.
       horizon: s, window length.
       max_windows: keep at most this many windows (evenly spread).
+      robust: the loss on the normalised residuals: "linear" (least squares) or a robust one,
+        "huber", "soft_l1", "cauchy" (see `robust_residuals`), against outliers in the logs.
     """
 
-    def __init__(self, sim: Simulator, tracks: list[Track], horizon: float, *, max_windows: int | None = None):
+    def __init__(self, sim: Simulator, tracks: list[Track], horizon: float, *, max_windows: int | None = None,
+                 robust: str = "linear"):
         self.sim = sim
+        self.robust = robust
         self.tracks = tracks
         self.horizon = horizon
         dt = sim.model.opt.timestep
@@ -185,9 +215,10 @@ class ShootingLoss:
         return lo + win.entry_frac * (hi - lo), ok.reshape(ncand, nwin)
 
     def residuals(self, values: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
-        """(C, n) values [, (C, W, nx) offsets] -> (C, m) residuals (simulated - logged) / sigma."""
+        """(C, n) values [, (C, W, nx) offsets] -> (C, m) residuals (simulated - logged) / sigma, through
+        the robust loss's transform (`robust_residuals`) when the loss has one."""
         simulated, ok = self.simulate(values, offsets)
-        r = (simulated - self.windows.entry_target) / self.windows.entry_sigma
+        r = robust_residuals((simulated - self.windows.entry_target) / self.windows.entry_sigma, self.robust)
         if not (ok.all() and np.isfinite(r).all()):
             bad = ~ok[:, self.windows.entry_window] | ~np.isfinite(r)
             r[bad] = DIVERGED_RESIDUAL
