@@ -146,10 +146,10 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
 
 
 def _noise(time: np.ndarray, x: np.ndarray, name: str, floored: list[str]) -> float:
-    """The noise level of a signal (`noise_std`), at least NOISE_FLOOR of its range (1e-9 for a
-    constant signal): a noise-free (simulated, quantised at rest) signal would otherwise divide its
-    residuals by about zero. Appends `name` to `floored` when the floor applies."""
-    span = float(np.ptp(x)) if len(x) else 0.0
+    """The noise level of a signal (`noise_std`), at least NOISE_FLOOR of its range (the 0.5 to 99.5
+    percentile span; 1e-9 for a constant signal): a noise-free (simulated, quantised at rest) signal
+    would otherwise divide its residuals by about zero. Appends `name` to `floored` when the floor applies."""
+    span = float(np.subtract(*np.percentile(x, [99.5, 0.5]))) if len(x) else 0.0  # a robust range: spikes do not widen it
     floor = NOISE_FLOOR * span if span > 0 else 1e-9
     sigma = noise_std(time, x)
     if sigma < floor:
