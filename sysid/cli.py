@@ -57,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UserError(f"--out {error}") from None
         return args.run(args)
     except UserError as error:
-        print(f"sysid: error: {error}", file=sys.stderr)
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(error))  # a name with a newline stays one line
+        print(f"sysid: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sysid: interrupted", file=sys.stderr)
@@ -101,8 +102,15 @@ def _catch_signals() -> dict:
     return {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as sysid's one-line UserError (exit 2), not a usage block."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sysid", description="System identification and Real2Sim calibration on MuJoCo.")
+    parser = _Parser(prog="sysid", description="System identification and Real2Sim calibration on MuJoCo.")
     parser.add_argument("--version", action="version", version=f"sysid {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
