@@ -33,9 +33,14 @@ def train_files(*, log_paths: Sequence[str], joint: str, out: str, command: str 
     segments = [log_segment(log, joint, command, sample_dt) for log in logs]
     result = train_network(segments, sample_dt, config, progress=progress)
     meta = {**result.meta, "joint": joint, "command": command, "logs": [str(p) for p in log_paths], "sysid_version": __version__}
-    save_network(out, result.module, meta)
-    plot_learning_curves(pathlib.Path(out) / "loss.png", result.train_rmse, result.val_rmse, meta["training"]["best_epoch"])
+    with io.output_set(out, names=NET_SET) as stage:  # the folder holds the old network or the new one
+        save_network(stage, result.module, meta)
+        plot_learning_curves(stage / "loss.png", result.train_rmse, result.val_rmse, meta["training"]["best_epoch"])
     return meta
+
+
+NET_SET = ("net.npz", "net.json", "net.pt", "loss.png")
+RESIDUAL_SET = ("residual.npz", "residual.json", "residual.pt", "loss.png")
 
 
 def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, result_path: str | None = None,
@@ -65,7 +70,7 @@ def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, resul
     if members < 2 or epochs < 1:
         raise UserError(f"--members must be at least 2 (their spread is the disagreement) and --epochs at least 1, got {members} and {epochs}")
     delay = fitted_delay(result_path) if result_path else 0.0
-    outputs = {(pathlib.Path(out) / name).resolve() for name in ("residual.npz", "residual.pt", "residual.json", "loss.png")}
+    outputs = {(pathlib.Path(out) / name).resolve() for name in RESIDUAL_SET}
     for path in (model_path, *log_paths, *val_log_paths, *((map_path,) if map_path else ())):
         if pathlib.Path(path).resolve() in outputs:
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
@@ -89,11 +94,12 @@ def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, resul
         validation["rollouts"] = ensemble.report()  # disagreement and share of states outside the training range
     provenance = {"model": str(model_path), "result": None if result_path is None else str(result_path), "delay": delay,
                   "logs": [str(p) for p in log_paths], "sysid_version": __version__, "validation": validation}
-    meta = save_residual(out, ensemble, model, provenance)
     training = ensemble.meta
-    plot_learning_curves(pathlib.Path(out) / "loss.png", np.sqrt(training["train_mse_normalized_per_epoch"]),
-                         np.sqrt(training["val_mse_normalized_per_epoch"]), training["best_epoch"],
-                         ylabel="force RMSE [target std]")
+    with io.output_set(out, names=RESIDUAL_SET) as stage:  # the folder holds the old residual or the new one
+        meta = save_residual(stage, ensemble, model, provenance)
+        plot_learning_curves(stage / "loss.png", np.sqrt(training["train_mse_normalized_per_epoch"]),
+                             np.sqrt(training["val_mse_normalized_per_epoch"]), training["best_epoch"],
+                             ylabel="force RMSE [target std]")
     return meta
 
 

@@ -153,11 +153,12 @@ def output_set(out: PathLike, *, names: Collection[str]) -> Iterator[Path]:
     repaired by the next write); a reader, or a process killed at any moment, sees the complete
     old set or the complete new one. On an error, or when interrupted, the staging folder is
     removed and `out` is left as it was. Replacing an existing folder keeps its other files:
-    every entry whose name is not in `names` (the set's file names) is carried over (hard
-    links, else copies), while an old file of the set that the new set lacks is dropped. When
-    `out` is the working folder (or holds it) or a mount point, it cannot be swapped: the files
-    are then replaced one by one, each atomically. Disk-full and permission errors become a
-    UserError naming `out`.
+    every file whose name is not in `names` (the set's names) is carried over (hard links, else
+    copies), while an old file of the set that the new set lacks is dropped. When `out` is the
+    working folder (or holds it), a mount point, or holds other folders or more than
+    `MAX_CARRIED` other files, it is not swapped: the set's files are then replaced one by one,
+    each atomically (a kill can leave a mix of old and new files there). Disk-full and
+    permission errors become a UserError naming `out`.
     """
     out = Path(out).absolute()
     try:
@@ -168,10 +169,11 @@ def output_set(out: PathLike, *, names: Collection[str]) -> Iterator[Path]:
         raise _place_error(out, error) from None
     try:
         yield stage
-        in_place = out.is_dir() and (_holds_cwd(out) or os.path.ismount(out))
-        if in_place:
+        if out.is_dir() and _replace_in_place(out, names):
             written = {entry.name for entry in stage.iterdir()}
             for name in written:
+                if (out / name).is_dir() and not (out / name).is_symlink():
+                    shutil.rmtree(out / name)
                 os.replace(stage / name, out / name)
             for name in set(names) - written:
                 (out / name).unlink(missing_ok=True)
@@ -195,11 +197,20 @@ def _place_error(out: Path, error: OSError) -> Exception:
     return error
 
 
-def _holds_cwd(folder: Path) -> bool:
+MAX_CARRIED = 100  # other files beyond which a folder is not swapped but updated in place
+
+
+def _replace_in_place(out: Path, names: Collection[str]) -> bool:
+    """True when `out` cannot or should not be swapped: it is (or holds) the working folder, a
+    mount point, or holds other folders or many other files (e.g. --out ~), which a swap would
+    have to link over one by one."""
     try:
-        return Path.cwd().resolve().is_relative_to(folder.resolve())
+        if Path.cwd().resolve().is_relative_to(out.resolve()) or os.path.ismount(out):
+            return True
     except OSError:
-        return False
+        return True
+    others = [e for e in out.iterdir() if e.name not in names and ".sysid-" not in e.name]
+    return len(others) > MAX_CARRIED or any(e.is_dir() and not e.is_symlink() for e in others)
 
 
 def _carry_over(out: Path, stage: Path, names: Collection[str]) -> None:
@@ -216,17 +227,11 @@ def _carry_over(out: Path, stage: Path, names: Collection[str]) -> None:
         target = stage / entry.name
         if entry.is_symlink():
             os.symlink(os.readlink(entry), target)
-        elif entry.is_dir():
-            shutil.copytree(entry, target, symlinks=True, copy_function=_link_or_copy)
         else:
-            _link_or_copy(entry, target)
-
-
-def _link_or_copy(source: PathLike, target: PathLike) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+            try:
+                os.link(entry, target)
+            except OSError:
+                shutil.copy2(entry, target)
 
 
 def _swap(stage: Path, out: Path) -> None:
