@@ -264,3 +264,28 @@ def test_torchscript_is_loaded_only_with_trust_code(trained, tmp_path):
     (folder / "net.pt").write_bytes(b"not a TorchScript archive")
     with pytest.raises(UserError, match="net.pt: not a TorchScript file torch can read"):
         load_network(folder, trust_code=True)
+
+
+def test_sysid_fit_loads_a_torchscript_network_only_with_trust_code(trained, tmp_path, capsys):
+    import shutil
+    from unittest import mock
+
+    folder = tmp_path / "ts"
+    shutil.copytree(trained, folder)
+    meta = json.loads((folder / "net.json").read_text())
+    del meta["architecture"], meta["weights"]  # TorchScript only
+    (folder / "net.json").write_text(json.dumps(meta))
+    (tmp_path / "knee.xml").write_text(KNEE_XML)
+    log = _write_csv(delayed_saturating_pd_log(1.0, 3), tmp_path / "run.csv")
+    argv = ["fit", "--model", str(tmp_path / "knee.xml"), "--log", log, "--params", "damping", "--actuator", f"net:{folder}@knee",
+            "--quiet", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "net.pt: a TorchScript file runs code when loaded; sysid loads one only with --trust-code" in err
+    assert len(err.strip().splitlines()) == 1
+
+    class Reached(Exception):
+        pass
+
+    with mock.patch("sysid.fit.fit", side_effect=Reached), pytest.raises(Reached):
+        main([*argv, "--trust-code"])  # loads, and gets as far as the fit

@@ -1,9 +1,10 @@
 """Outliers in a log: samples far from their neighbours, named by file, column and row.
 
 A sample is an outlier when it differs from the median of the 5 samples around it by more than
-`k` times the signal's noise level (`noise_std`, a robust estimate that spikes do not inflate).
-The median keeps steps and smooth motion, so only isolated spikes (a dropped bit, a glitch of
-the encoder) stand out. They are reported, not removed: the user decides (fix the log, or fit
+`k` times the signal's noise level (`noise_std`, a robust estimate that spikes do not inflate)
+and by more than 3 times the range of its 4 neighbours. The median keeps steps and smooth
+motion, and the neighbours' range keeps corners and saturated stretches of noise-free signals,
+so only isolated spikes (a dropped bit, a glitch of the encoder) stand out. They are reported, not removed: the user decides (fix the log, or fit
 with a robust loss, `--loss huber`).
 """
 
@@ -18,6 +19,7 @@ from sysid.data.filters import noise_std
 from sysid.data.log import Log
 
 K_SIGMA = 12.0  # noise levels from the local median beyond which a sample is reported
+SPIKE_RATIO = 3.0  # a spike's distance from the local median over the range of its 4 neighbours
 SHOWN = 3  # outliers named in the warning of one log
 
 
@@ -46,7 +48,11 @@ def find_outliers(log: Log, *, k: float = K_SIGMA) -> list[Outlier]:
             median = median_filter(x, size=5, mode="nearest")
             sigma = max(noise_std(time, x), 1e-12 * max(float(np.ptp(median)), 1.0))
             distance = np.abs(x - median) / sigma
-            for i in np.flatnonzero(distance > k):
+            # An isolated spike also lies far outside the range of its 4 neighbours (a corner, a
+            # step or a saturated stretch of a noise-free signal does not).
+            around = np.lib.stride_tricks.sliding_window_view(np.pad(x, 2, mode="edge"), 5)[:, [0, 1, 3, 4]]
+            isolated = np.abs(x - median) > SPIKE_RATIO * np.ptp(around, axis=1)
+            for i in np.flatnonzero((distance > k) & isolated):
                 found.append(Outlier(f"{name}.{group}", int(i) + 1, float(time[i]), float(x[i]), float(median[i]), float(distance[i])))
     return sorted(found, key=lambda o: -o.sigmas)
 
