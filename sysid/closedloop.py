@@ -334,6 +334,9 @@ def parse_actuators(text: str, model: mujoco.MjModel, options: Mapping[str, Any]
 
     options = dict(options or {})
     control_dt = options.pop("control_dt", None)
+    if control_dt is not None and not (isinstance(control_dt, (int, float)) and not isinstance(control_dt, bool)
+                                       and 0 < control_dt < float("inf")):
+        raise UserError(f"config: actuators: control_dt must be a positive number of seconds, got {str(control_dt)[:60]!r}")
     bindings = []
     for item in [t.strip() for t in text.split(",") if t.strip()]:
         kind, at, target = item.partition("@")
@@ -341,6 +344,12 @@ def parse_actuators(text: str, model: mujoco.MjModel, options: Mapping[str, Any]
             raise UserError(f"--actuator: {item!r} must be MODEL@TARGET, e.g. dcmotor@knee")
         entry = dict(options.pop(item, None) or {})
         fit, per_log, enable = entry.pop("fit", None), entry.pop("per_log", {}), entry.pop("enable", None)
+        if fit is not None and not (isinstance(fit, list) and all(isinstance(f, str) for f in fit)):
+            raise UserError(f"--actuator {item}: fit must be a list of setting names, e.g. [kt, R]; got {str(fit)[:60]!r}")
+        if not isinstance(per_log or {}, Mapping) or not all(isinstance(v, Mapping) for v in (per_log or {}).values()):
+            raise UserError(f"--actuator {item}: per_log must map log-name globs to {{setting: value}}; got {str(per_log)[:60]!r}")
+        if enable is not None and not isinstance(enable, str):
+            raise UserError(f"--actuator {item}: enable must name an actuator; got {str(enable)[:60]!r}")
         inputs = entry.pop("inputs", None) or {}
         if not isinstance(inputs, Mapping) or not all(isinstance(v, str) for v in inputs.values()):
             raise UserError(f"--actuator {item}: inputs must map settings to actuator names, e.g. {{vin: servo_vin}}; got {inputs!r}")

@@ -118,3 +118,15 @@ def test_numpy_warnings_are_reworded_once(capsys):
             np.array([1e308]) * 10
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sysid: warning: a computation met overflow") and "shown once" in err[0]
+
+
+@pytest.mark.parametrize("config, fragment", [
+    ("actuators: {control_dt: abc}", "control_dt must be a positive number of seconds"),
+    ("actuators: {'pd@hinge': {fit: 3}}", "fit must be a list of setting names"),
+    ("actuators: {'pd@hinge': {per_log: 3}}", "per_log must map log-name globs"),
+    ("actuators: {'pd@hinge': {enable: [1]}}", "enable must name an actuator"),
+])
+def test_actuator_settings_in_the_config_are_checked(tmp_path, fit_args, capsys, config, fragment):
+    (tmp_path / "fit.yaml").write_text(config + "\n")
+    argv = [*fit_args, "--config", str(tmp_path / "fit.yaml"), "--actuator", "pd@hinge"]
+    assert fragment in _one_line_error(argv, capsys)
