@@ -26,6 +26,8 @@ def train_files(*, log_paths: Sequence[str], joint: str, out: str, command: str 
     from actuator_models.train import TrainConfig, log_segment, median_step, train_network
     from sysid.data import load_log
 
+    if rate is not None and not (0 < rate < float("inf")):
+        raise UserError(f"--rate must be a positive number of Hz, got {rate:g}")
     logs = [load_log(path, map_path=map_path) for path in log_paths]
     config = TrainConfig(net=net, history=history, hidden=tuple(hidden), sample_dt=None if rate is None else 1.0 / rate,
                          val_fraction=val_fraction, epochs=epochs, patience=patience, seed=seed)
@@ -165,5 +167,7 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     try:
         widths = tuple(int(w) for w in text.split(","))
     except ValueError:
-        raise UserError(f"--hidden must be comma-separated layer widths like 32,32, got {text!r}") from None
+        raise UserError(f"--hidden must be comma-separated layer widths like 32,32, got {text[:60]!r}") from None
+    if not widths or not all(1 <= w <= 4096 for w in widths) or len(widths) > 16:
+        raise UserError(f"--hidden: at most 16 layers of widths from 1 to 4096, got {text[:60]!r}")
     return widths

@@ -13,6 +13,7 @@ import math
 import warnings
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -434,6 +435,9 @@ def cli_files(tmp_path_factory):
     (root / "bomb.yaml").write_text(BOMB)
     (root / "map.yaml").write_text("hinge.pos: {column: hinge.pos, scale: 1.0}\n")
     (root / "empty").mkdir()
+    table = pd.read_csv(root / "run.csv")
+    table["hinge.effort"] = table["motor.ctrl"]
+    table.to_csv(root / "effort.csv", index=False)
     write_calib(root / "calib")
     return root
 
@@ -447,8 +451,31 @@ def command_lines(draw, root) -> list[str]:
     """`sysid ...` argument lists: fit and export with odd options and files, unknown commands, stray tokens."""
     path = lambda *names: st.sampled_from([str(root / n) for n in names])  # noqa: E731
     out = draw(st.sampled_from([str(root / "outs" / "a")] * 4 + [str(root / "run.csv"), str(root / "outs" / "b" / "c")]))
-    command = draw(st.sampled_from(["fit"] * 6 + ["export"] * 2 + ["frobnicate", "actuator", "residual"]))
-    args = [command]
+    command = draw(st.sampled_from(["fit"] * 6 + ["export"] * 2 + ["actuator train", "residual train", "excite"] * 2
+                                   + ["frobnicate", "actuator", "residual"]))
+    args = command.split()
+    number = lambda *good: st.sampled_from([*good, *good, "0", "-1", "nan", "inf", "1e30", "abc", "99999999999"])  # noqa: E731
+    if command in ("actuator train", "residual train", "excite"):
+        options = {
+            "actuator train": {"--log": path("effort.csv", "effort.csv", "run.csv", "missing.csv"),
+                               "--joint": st.sampled_from(["hinge", "hinge", "nope"]), "--net": st.sampled_from(["mlp", "lstm", "gru"]),
+                               "--history": number("2"), "--hidden": st.sampled_from(["8", "4,4", "0", "-1", "a,b", "4097"]),
+                               "--rate": number("50"), "--val": number("0.2"), "--epochs": number("1"), "--seed": number("3")},
+            "residual train": {"--model": path("robot.xml", "robot.xml", "missing.xml"), "--log": path("run.csv", "run.csv", "bad.csv"),
+                               "--hidden": st.sampled_from(["8", "0", "-1"]), "--members": number("2"),
+                               "--inputs": st.sampled_from(["qpos,qvel,ctrl", "qvel", "bogus", "", "qvel,qvel"]),
+                               "--val": number("0.2"), "--horizon": number("0.1"), "--epochs": number("1"),
+                               "--result": path("calib/result.json", "missing.json", "run.csv")},
+            "excite": {"--model": path("robot.xml", "robot.xml", "missing.xml"), "--params": st.sampled_from(["damping", "damping", "nope"]),
+                       "--duration": number("2"), "--family": st.sampled_from(["fourier", "chirp", "bogus"]),
+                       "--criterion": st.sampled_from(["d", "marginal", "x"]), "--lines": number("3"), "--max-freq": number("2"),
+                       "--amplitude": number("0.5"), "--rate": number("100"), "--evaluations": number("4")},
+        }[command]
+        required = {"--log", "--joint", "--model", "--params", "--duration"}
+        for name, values in options.items():
+            if draw(st.integers(0, 19)) < (19 if name in required else 4):
+                args += [name, draw(values)]
+        args += ["--out", out, "--quiet"]
     if command == "export":
         args += [draw(path("calib", "calib", "calib", "empty", "missing", "run.csv")), "--out", out]
         args += draw(st.sampled_from([[], ["--widen", "3"], ["--widen", "-1"], ["--widen", "nan"], ["--widen", "abc"]]))
@@ -493,6 +520,9 @@ def test_fuzz_command_line(cli_files, data):
     stderr = io.StringIO()
     try:
         with mock.patch("sysid.fit.fit", side_effect=ReachedFit), warnings.catch_warnings(), \
+                mock.patch("actuator_models.train.train_network", side_effect=ReachedFit), \
+                mock.patch("actuator_models.residual.train_residual", side_effect=ReachedFit), \
+                mock.patch("sysid.excite.command.design", side_effect=ReachedFit), \
                 contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
             code = main(argv)
     except ReachedFit:
@@ -502,7 +532,7 @@ def test_fuzz_command_line(cli_files, data):
         lines = [line for line in err.splitlines() if not line.startswith("sysid: warning")]
         assert "Traceback" not in err
         if code == 0:
-            assert argv[0] == "export" and lines == [], err
+            assert argv[0] == "export" and lines == [], (argv, err)
             event("exported")
         else:
             assert code == 2 and len(lines) == 1 and lines[0].startswith("sysid: error: "), (argv, err)
