@@ -126,6 +126,8 @@ def check_writable(out: PathLike) -> None:
     """Raise a UserError unless an output folder `out` can be written (and swapped in), tried with a
     real temporary folder beside it, not guessed from permission bits. Creates nothing that stays."""
     shown, out = out, Path(out).absolute()
+    if out.is_symlink():
+        out = out.resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"{shown}: is a file; give a folder (every command writes several files into it)")
     parent = out.parent
@@ -161,6 +163,8 @@ def output_set(out: PathLike, *, names: Collection[str]) -> Iterator[Path]:
     permission errors become a UserError naming `out`.
     """
     out = Path(out).absolute()
+    if out.is_symlink():  # swap the folder it points to, not the link
+        out = out.resolve()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         _repair(out)

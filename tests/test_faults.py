@@ -150,6 +150,16 @@ def test_output_set_replaces_the_set_keeps_other_files_and_drops_stale_ones(tmp_
     assert (out / "a.json").read_text() == "2" and len(list(tmp_path.iterdir())) == 1
 
 
+def test_output_set_through_a_symbolic_link_replaces_the_folder_it_points_to(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.json").write_text("1")
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    with io.output_set(tmp_path / "link", names=("a.json",)) as stage:
+        io.write_text(stage / "a.json", "2")
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "link" / "a.json").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
 def test_output_set_in_the_working_folder_replaces_file_by_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a.json").write_text("1")
