@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 from collections.abc import Sequence
@@ -110,10 +109,12 @@ def fitted_delay(result_path: str) -> float:
 
     A fit with actuator models in the loop is refused: the residual's targets are computed with
     the MJCF's own actuators."""
+    from sysid.inputs import load_json
+
     try:
-        result = json.loads(pathlib.Path(result_path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"{result_path}: cannot read the fit's result.json ({error})") from None
+        result = load_json(result_path, what="file")
+    except UserError as error:
+        raise UserError(f"{result_path}: cannot read the fit's result.json ({str(error).split(': ', 1)[-1]})") from None
     if not isinstance(result, dict) or not isinstance(result.get("params"), dict):
         raise UserError(f"{result_path}: not a sysid result.json (no 'params')")
     if result.get("actuator_models"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io as _io
-import json
 import os
 import pathlib
 import warnings
@@ -22,6 +21,7 @@ import torch
 
 from sysid import io
 from sysid.errors import UserError
+from sysid.inputs import load_json
 
 MAX_WEIGHTS_BYTES = 1 << 30  # 1 GiB: a description promising more than this is refused before reading
 
@@ -38,10 +38,7 @@ def read_description(folder: str | os.PathLike, meta_file: str, *, what: str, tr
     meta_path = folder / meta_file
     if not meta_path.is_file():
         raise UserError(f"{meta_path}: {what} file not found (train one with `{trained_by}`)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{meta_path}: not valid JSON: {error}") from None
+    meta = load_json(meta_path, what=f"{what} description")
     if not isinstance(meta, dict):
         raise UserError(f"{meta_path}: not a {what} description (a JSON object)")
     return meta, meta_path

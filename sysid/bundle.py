@@ -17,7 +17,6 @@ import copy
 import dataclasses
 import datetime
 import hashlib
-import json
 import os
 import pathlib
 import sys
@@ -30,6 +29,7 @@ import numpy as np
 
 from sysid import io
 from sysid.errors import UserError
+from sysid.inputs import load_json
 from sysid.model import load_model
 from sysid.params import AXES, KINDS, Param, ParamSet
 from sysid.randomization import Randomization, from_result, load_randomization
@@ -98,10 +98,7 @@ def _write_bundle(out: pathlib.Path, calib: pathlib.Path, result_path: pathlib.P
 
 
 def _read_result(path: pathlib.Path) -> dict:
-    try:
-        result = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: not valid JSON ({error})") from None
+    result = load_json(path, what="result.json")
     params = result.get("params") if isinstance(result, dict) else None
     if not isinstance(params, dict) or not params:
         raise UserError(f"{path}: no 'params' in this result.json; is it the output of `sysid fit`?")
@@ -242,10 +239,7 @@ def _verified_manifest(path: pathlib.Path) -> dict | None:
     if not manifest_path.is_file():
         return None
     inside(path, "manifest.json", where=manifest_path)
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{manifest_path}: not valid JSON ({error})") from None
+    manifest = load_json(manifest_path, what="manifest.json")
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict) or not all(isinstance(r, dict) and isinstance(r.get("sha256"), str) for r in files.values()):
         raise UserError(f"{manifest_path}: no 'files' record ({{name: {{sha256, bytes}}}}); export the bundle again")

@@ -138,3 +138,23 @@ def checked_fields(cls: type, values: object, *, where: str) -> dict:
             raise UserError(f"{where}: {key} must be {expected}, got {excerpt(value)}")
         out[key] = float(value) if base is float else value
     return out
+
+
+MAX_JSON_BYTES = 64 << 20
+"""Largest JSON file sysid reads back (result.json, manifest.json, model descriptions): 64 MiB."""
+
+
+def load_json(path: str | os.PathLike, *, what: str) -> object:
+    """Parse a JSON file sysid wrote (checked as `check_file`, at most `MAX_JSON_BYTES`).
+
+    Raises UserError naming the file when it is missing, too big, not UTF-8 or not JSON."""
+    import json
+
+    source = os.fspath(check_file(path, what=what, max_bytes=MAX_JSON_BYTES))
+    try:
+        with open(source, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise UserError(f"{source}: not valid JSON ({str(error).splitlines()[0][:200] if str(error) else type(error).__name__})") from None
+    except OSError as error:
+        raise UserError(f"{source}: cannot read the {what} ({error.strerror})") from None
