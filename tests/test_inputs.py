@@ -65,10 +65,15 @@ def test_a_long_bad_value_is_quoted_as_a_short_excerpt(tmp_path, fit_args, capsy
     ("max_windows: 1.5", "'max_windows' must be int"),
     ("nthread: -3", "nthread must be at least 1"),
     ("horizons: [.inf]", "horizons must be a list of finite seconds"),
+    ("actuators: {control_dt: abc}", "control_dt must be a positive number of seconds"),
+    ("actuators: {'pd@hinge': {fit: 3}}", "fit must be a list of setting names"),
+    ("actuators: {'pd@hinge': {per_log: 3}}", "per_log must map log-name globs"),
+    ("actuators: {'pd@hinge': {enable: [1]}}", "enable must name an actuator"),
 ])
 def test_config_values_are_type_and_range_checked(tmp_path, fit_args, capsys, config, fragment):
     (tmp_path / "fit.yaml").write_text(config + "\n")
-    assert fragment in _one_line_error([*fit_args, "--config", str(tmp_path / "fit.yaml")], capsys)
+    loop = ["--actuator", "pd@hinge"] if config.startswith("actuators") else []  # actuator settings are read with --actuator
+    assert fragment in _one_line_error([*fit_args, "--config", str(tmp_path / "fit.yaml"), *loop], capsys)
 
 
 @pytest.mark.parametrize("option, value, fragment", [
@@ -119,14 +124,3 @@ def test_numpy_warnings_are_reworded_once(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sysid: warning: a computation met overflow") and "shown once" in err[0]
 
-
-@pytest.mark.parametrize("config, fragment", [
-    ("actuators: {control_dt: abc}", "control_dt must be a positive number of seconds"),
-    ("actuators: {'pd@hinge': {fit: 3}}", "fit must be a list of setting names"),
-    ("actuators: {'pd@hinge': {per_log: 3}}", "per_log must map log-name globs"),
-    ("actuators: {'pd@hinge': {enable: [1]}}", "enable must name an actuator"),
-])
-def test_actuator_settings_in_the_config_are_checked(tmp_path, fit_args, capsys, config, fragment):
-    (tmp_path / "fit.yaml").write_text(config + "\n")
-    argv = [*fit_args, "--config", str(tmp_path / "fit.yaml"), "--actuator", "pd@hinge"]
-    assert fragment in _one_line_error(argv, capsys)
