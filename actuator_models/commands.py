@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from sysid.version import __version__
 def train_files(*, log_paths: Sequence[str], joint: str, out: str, command: str | None = None, map_path: str | None = None,
                 net: str = "mlp", history: int = 3, hidden: Sequence[int] = (32, 32), rate: float | None = None,
                 val_fraction: float = 0.2, epochs: int = 300, patience: int = 30, seed: int = 0, progress: bool = True) -> dict:
-    """Everything `sysid actuator train` does: read logs, train, write net.pt, net.json and loss.png.
+    """Everything `sysid actuator train` does: read logs, train, write net.npz, net.json, net.pt and loss.png.
 
     Returns the network's metadata (net.json's content).
     """
@@ -26,6 +25,8 @@ def train_files(*, log_paths: Sequence[str], joint: str, out: str, command: str 
     from actuator_models.train import TrainConfig, log_segment, median_step, train_network
     from sysid.data import load_log
 
+    if rate is not None and not (0 < rate < float("inf")):
+        raise UserError(f"--rate must be a positive number of Hz, got {rate:g}")
     logs = [load_log(path, map_path=map_path) for path in log_paths]
     config = TrainConfig(net=net, history=history, hidden=tuple(hidden), sample_dt=None if rate is None else 1.0 / rate,
                          val_fraction=val_fraction, epochs=epochs, patience=patience, seed=seed)
@@ -33,9 +34,14 @@ def train_files(*, log_paths: Sequence[str], joint: str, out: str, command: str 
     segments = [log_segment(log, joint, command, sample_dt) for log in logs]
     result = train_network(segments, sample_dt, config, progress=progress)
     meta = {**result.meta, "joint": joint, "command": command, "logs": [str(p) for p in log_paths], "sysid_version": __version__}
-    save_network(out, result.module, meta)
-    plot_learning_curves(pathlib.Path(out) / "loss.png", result.train_rmse, result.val_rmse, meta["training"]["best_epoch"])
+    with io.output_set(out, names=NET_SET) as stage:  # the folder holds the old network or the new one
+        save_network(stage, result.module, meta)
+        plot_learning_curves(stage / "loss.png", result.train_rmse, result.val_rmse, meta["training"]["best_epoch"])
     return meta
+
+
+NET_SET = ("net.npz", "net.json", "net.pt", "loss.png")
+RESIDUAL_SET = ("residual.npz", "residual.json", "residual.pt", "loss.png")
 
 
 def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, result_path: str | None = None,
@@ -43,7 +49,7 @@ def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, resul
                    hidden: Sequence[int] = (64, 64), val_fraction: float = 0.2, epochs: int = 300, patience: int = 30,
                    val_log_paths: Sequence[str] = (), horizon: float = 1.0, seed: int = 0, progress: bool = True) -> dict:
     """Everything `sysid residual train` does: read the (fitted) model and logs, train the residual
-    ensemble, score it on validation logs, write residual.pt, residual.json and loss.png.
+    ensemble, score it on validation logs, write residual.npz, residual.json, residual.pt and loss.png.
 
     `result_path` (the fit's result.json) gives the fitted actuation delay (s), which the
     training targets and every validation rollout then apply, as the fit and the policy env do.
@@ -66,7 +72,7 @@ def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, resul
     if members < 2 or epochs < 1:
         raise UserError(f"--members must be at least 2 (their spread is the disagreement) and --epochs at least 1, got {members} and {epochs}")
     delay = fitted_delay(result_path) if result_path else 0.0
-    outputs = {(pathlib.Path(out) / name).resolve() for name in ("residual.pt", "residual.json", "loss.png")}
+    outputs = {(pathlib.Path(out) / name).resolve() for name in RESIDUAL_SET}
     for path in (model_path, *log_paths, *val_log_paths, *((map_path,) if map_path else ())):
         if pathlib.Path(path).resolve() in outputs:
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
@@ -91,11 +97,12 @@ def residual_files(*, model_path: str, log_paths: Sequence[str], out: str, resul
         validation["rollouts"] = ensemble.report()  # disagreement and share of states outside the training range
     provenance = {"model": str(model_path), "result": None if result_path is None else str(result_path), "delay": delay,
                   "logs": [str(p) for p in log_paths], "sysid_version": __version__, "validation": validation}
-    meta = save_residual(out, ensemble, model, provenance)
     training = ensemble.meta
-    plot_learning_curves(pathlib.Path(out) / "loss.png", np.sqrt(training["train_mse_normalized_per_epoch"]),
-                         np.sqrt(training["val_mse_normalized_per_epoch"]), training["best_epoch"],
-                         ylabel="force RMSE [target std]")
+    with io.output_set(out, names=RESIDUAL_SET) as stage:  # the folder holds the old residual or the new one
+        meta = save_residual(stage, ensemble, model, provenance)
+        plot_learning_curves(stage / "loss.png", np.sqrt(training["train_mse_normalized_per_epoch"]),
+                             np.sqrt(training["val_mse_normalized_per_epoch"]), training["best_epoch"],
+                             ylabel="force RMSE [target std]")
     return meta
 
 
@@ -104,10 +111,12 @@ def fitted_delay(result_path: str) -> float:
 
     A fit with actuator models in the loop is refused: the residual's targets are computed with
     the MJCF's own actuators."""
+    from sysid.inputs import load_json
+
     try:
-        result = json.loads(pathlib.Path(result_path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"{result_path}: cannot read the fit's result.json ({error})") from None
+        result = load_json(result_path, what="file")
+    except UserError as error:
+        raise UserError(f"{result_path}: cannot read the fit's result.json ({str(error).split(': ', 1)[-1]})") from None
     if not isinstance(result, dict) or not isinstance(result.get("params"), dict):
         raise UserError(f"{result_path}: not a sysid result.json (no 'params')")
     if result.get("actuator_models"):
@@ -156,15 +165,12 @@ def actuators_summary(loop, names: Sequence[str], values: np.ndarray) -> dict:
     return out
 
 
-def write_actuators(out: str | os.PathLike, loop, names: Sequence[str], values: np.ndarray) -> None:
-    """Write actuators.json into `out` (see `actuators_summary`)."""
-    io.write_json(pathlib.Path(out) / "actuators.json", actuators_summary(loop, names, values))
-
-
 def parse_hidden(text: str) -> tuple[int, ...]:
     """"32,32" -> (32, 32); a UserError for anything else."""
     try:
         widths = tuple(int(w) for w in text.split(","))
     except ValueError:
-        raise UserError(f"--hidden must be comma-separated layer widths like 32,32, got {text!r}") from None
+        raise UserError(f"--hidden must be comma-separated layer widths like 32,32, got {text[:60]!r}") from None
+    if not widths or not all(1 <= w <= 4096 for w in widths) or len(widths) > 16:
+        raise UserError(f"--hidden: at most 16 layers of widths from 1 to 4096, got {text[:60]!r}")
     return widths

@@ -1,11 +1,12 @@
 """Actuator networks (Hwangbo et al. 2019; Isaac Lab's ActuatorNetMLP / ActuatorNetLSTM): modules,
-the TorchScript + JSON file pair, and the `net:FOLDER` actuator model that runs one in the loop.
+the network folder, and the `net:FOLDER` actuator model that runs one in the loop.
 
-A network folder holds `net.pt` (TorchScript; the JSON is also embedded as the extra file
-"sysid.json") and `net.json`: its kind, sample period `sample_dt` (s), `history`, input scaling
-(`input_mean`, `input_std` of [position error (rad), velocity (rad/s)]) and output scaling
-(`output_mean`, `output_std`, N m), plus how it was trained. The scaling is also inside the
-TorchScript module, which takes physical units:
+A network folder holds `net.npz` (the weights), `net.json` and `net.pt` (a TorchScript export for
+other tools, the JSON embedded as the extra file "sysid.json"; sysid loads it only with
+`trust_code`). `net.json` holds the architecture, the weights' sha256, the kind, sample period
+`sample_dt` (s), `history`, input scaling (`input_mean`, `input_std` of [position error (rad),
+velocity (rad/s)]) and output scaling (`output_mean`, `output_std`, N m), plus how it was trained.
+The scaling is also inside the module, which takes physical units:
   mlp:  (B, 2 * history) = [error_t, error_t-1, ..., velocity_t, velocity_t-1, ...] -> (B,) N m
   lstm: (B, T, 2) [error, velocity] per step, h, c (layers, B, hidden) -> (B, T) N m, h, c
 (the MLP input order is Isaac Lab's "pos_vel" with error = target - position).
@@ -18,7 +19,6 @@ import json
 import logging
 import os
 import pathlib
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -28,7 +28,7 @@ from torch import nn
 logger = logging.getLogger(__name__)
 
 FORMAT = "sysid-actuator-net"
-NET_FILE, META_FILE = "net.pt", "net.json"
+NET_FILE, META_FILE, WEIGHTS_FILE = "net.pt", "net.json", "net.npz"
 
 
 class ActuatorNetMLP(nn.Module):
@@ -90,27 +90,73 @@ class ActuatorNetLSTM(nn.Module):
         return y * self.output_std + self.output_mean, h, c
 
 
-def save_network(folder: str | os.PathLike, module: nn.Module, meta: dict) -> None:
-    """Write `net.pt` (TorchScript, the JSON embedded) and `net.json` into `folder`."""
-    folder = pathlib.Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"format": FORMAT, **meta}, indent=2)
-    with warnings.catch_warnings():  # TorchScript is deprecated in torch 2.x but still the exchange format
-        warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.script(module.eval())
-        torch.jit.save(scripted, str(folder / NET_FILE), _extra_files={"sysid.json": text})
-    (folder / META_FILE).write_text(text + "\n")
+def architecture(module: nn.Module) -> dict | None:
+    """The JSON architecture of a built-in network (`ActuatorNetMLP` of Linear / Softsign layers,
+    `ActuatorNetLSTM`), from which `build_network` makes it again; None for any other module."""
+    if type(module) is ActuatorNetMLP:
+        layers = list(module.layers)
+        linear = layers[0::2]
+        if not all(type(m) is nn.Linear for m in linear) or not all(type(m) is nn.Softsign for m in layers[1::2]) \
+                or len(layers) % 2 == 0:
+            return None
+        return {"class": "ActuatorNetMLP", "history": linear[0].in_features // 2, "hidden": [m.out_features for m in linear[:-1]]}
+    if type(module) is ActuatorNetLSTM:
+        return {"class": "ActuatorNetLSTM", "hidden": module.lstm.hidden_size, "layers": module.lstm.num_layers}
+    return None
 
 
-def load_network(folder: str | os.PathLike) -> tuple[torch.jit.ScriptModule, dict]:
-    """Read a network folder (or its net.pt / net.json). Raises sysid's UserError naming the file."""
-    from actuator_models.folder import load_torchscript, read_description
+def build_network(arch: object, meta_path: pathlib.Path) -> nn.Module:
+    """A fresh built-in network from its JSON architecture (see `architecture`); UserError naming the file otherwise."""
+    from actuator_models.folder import checked_ints
     from sysid.errors import UserError
 
-    meta, meta_path, net_path = read_description(folder, NET_FILE, META_FILE, what="actuator network", trained_by="sysid actuator train")
+    if not isinstance(arch, dict) or arch.get("class") not in ("ActuatorNetMLP", "ActuatorNetLSTM"):
+        raise UserError(f"{meta_path}: architecture must be {{class: ActuatorNetMLP or ActuatorNetLSTM, ...}}, got {str(arch)[:60]}")
+    if arch["class"] == "ActuatorNetMLP":
+        sizes = checked_ints(arch, meta_path, ("history",))
+        hidden = arch.get("hidden")
+        if hidden != []:
+            checked_ints(arch, meta_path, ("hidden",))
+        return ActuatorNetMLP(sizes["history"], tuple(hidden))
+    sizes = checked_ints(arch, meta_path, ("hidden", "layers"))
+    return ActuatorNetLSTM(sizes["hidden"], sizes["layers"])
+
+
+def save_network(folder: str | os.PathLike, module: nn.Module, meta: dict) -> None:
+    """Write a network folder: `net.npz` (weights) with the architecture in `net.json`, and `net.pt`
+    (TorchScript, the JSON embedded as "sysid.json"), an export for other tools. A module of another
+    structure than the built-in ones is written as TorchScript only (loading it needs trust_code)."""
+    from actuator_models.folder import save_torchscript, save_weights
+    from sysid import io
+
+    folder = pathlib.Path(folder)
+    description = {"format": FORMAT, **meta}
+    arch = architecture(module)
+    if arch is not None:
+        description["architecture"] = arch
+        description["weights"] = save_weights(folder / WEIGHTS_FILE, module)
+    text = json.dumps(description, indent=2)
+    save_torchscript(folder / NET_FILE, module, extra={"sysid.json": text})
+    io.write_text(folder / META_FILE, text + "\n")  # last: it names the weights it was written with
+
+
+def load_network(folder: str | os.PathLike, *, trust_code: bool = False) -> tuple[nn.Module, dict]:
+    """Read a network folder (or one of its files): the built-in architecture from net.json with
+    its weights from net.npz (checked against the sha256 in net.json). A folder with TorchScript
+    only (net.pt) loads only with `trust_code`, since loading TorchScript runs its code.
+    Raises sysid's UserError naming the file."""
+    from actuator_models.folder import load_torchscript, load_weights, read_description
+    from sysid.errors import UserError
+
+    meta, meta_path = read_description(folder, META_FILE, what="actuator network", trained_by="sysid actuator train")
     if meta.get("format") != FORMAT or meta.get("net") not in ("mlp", "lstm"):
-        raise UserError(f"{meta_path}: not a sysid actuator network description (format {meta.get('format')!r})")
-    return load_torchscript(net_path), meta
+        raise UserError(f"{meta_path}: not a sysid actuator network description (format {str(meta.get('format'))[:40]!r})")
+    if "architecture" in meta:
+        return load_weights(build_network(meta["architecture"], meta_path), meta, meta_path), meta
+    net_path = meta_path.parent / NET_FILE
+    if not net_path.is_file():
+        raise UserError(f"{net_path}: actuator network file not found (train one with `sysid actuator train`)")
+    return load_torchscript(net_path, trust_code=trust_code), meta
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,11 +168,13 @@ class NetConfig:
       resample: allow a control period other than the network's sample period: the MLP's input
         history is then interpolated at its own sample times. Without it a mismatch is an error.
       gain: multiplier of the position error fed to the network (a firmware gain; per log).
+      trust_code: load a TorchScript-only folder (runs its code; `--trust-code`).
     """
 
     path: str
     resample: bool = False
     gain: float = 1.0
+    trust_code: bool = False
 
     def param_info(self) -> dict:
         return {}
@@ -143,7 +191,7 @@ class NetActuator:
 
     def __init__(self, config: NetConfig):
         self.config = config
-        self.module, self.meta = load_network(config.path)
+        self.module, self.meta = load_network(config.path, trust_code=config.trust_code)
         self.sample_dt = float(self.meta["sample_dt"])
         self.history = int(self.meta.get("history", 1))
         self._forward = mlp_in_numpy(self.module) if self.meta["net"] == "mlp" else None
@@ -217,18 +265,18 @@ class NetActuator:
             return self.module(torch.from_numpy(x)).numpy().astype(float)
 
 
-def mlp_in_numpy(module: torch.jit.ScriptModule, *, probe_rows: int = 64):
-    """The forward pass of a TorchScript `ActuatorNetMLP` as float32 numpy matrix products, or None
+def mlp_in_numpy(module: nn.Module, *, probe_rows: int = 64):
+    """The forward pass of an `ActuatorNetMLP` (or its TorchScript) as float32 numpy matrix products, or None
     for any other module.
 
-    In the loop the network runs once per control step on a few dozen rows, where a TorchScript
-    call's fixed cost (about 60 us) is several times the arithmetic; numpy's is a few us per layer.
+    In the loop the network runs once per control step on a few dozen rows, where a torch
+    call's fixed cost (tens of us) is several times the arithmetic; numpy's is a few us per layer.
     The input and output scaling are folded into the first and last layers. The result is checked
     against the module on random inputs; on any difference beyond float32 rounding the module runs.
     Returns: (R, 2 history) float32 -> (R,) float32 N m.
     """
     try:
-        kinds = [child.original_name for _, child in module.layers.named_children()]
+        kinds = [getattr(child, "original_name", type(child).__name__) for _, child in module.layers.named_children()]
         n = (len(kinds) + 1) // 2
         if kinds != ["Linear", "Softsign"] * (n - 1) + ["Linear"]:
             return None
@@ -258,6 +306,6 @@ def mlp_in_numpy(module: torch.jit.ScriptModule, *, probe_rows: int = 64):
             return forward
     except (AttributeError, KeyError, IndexError, ValueError, RuntimeError):  # not the layout ActuatorNetMLP writes
         pass
-    if getattr(module, "original_name", None) == "ActuatorNetMLP":
+    if getattr(module, "original_name", type(module).__name__) == "ActuatorNetMLP":
         logger.warning("actuator network: the numpy forward pass does not match the TorchScript module; running it in torch (slower)")
     return None

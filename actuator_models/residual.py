@@ -7,15 +7,15 @@ the smoothed velocity. The members differ by initialisation and bootstrap resamp
 their mean, and their spread (disagreement) is recorded. A rollout state outside the range seen in
 training (with a 10% margin) is counted and warned about once: the correction is extrapolated.
 
-`save_residual` writes a trained ensemble as `residual.pt` (TorchScript) and `residual.json`
-(inputs, training range, training record); `load_residual` reads it back (`sysid residual train`).
+`save_residual` writes a trained ensemble as `residual.npz` (weights), `residual.json` (architecture,
+the weights' sha256, inputs, training range, training record) and `residual.pt` (a TorchScript
+export for other tools); `load_residual` builds it back from the JSON and the npz, never running
+code from the folder (`sysid residual train`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io as _io
 import os
 import pathlib
 import warnings
@@ -35,7 +35,7 @@ from sysid.track import bind_log
 
 MARGIN = 0.1  # fraction of the training range allowed outside it before a state counts as outside
 FORMAT = "sysid-residual-1"
-NET_FILE, META_FILE = "residual.pt", "residual.json"
+NET_FILE, META_FILE, WEIGHTS_FILE = "residual.pt", "residual.json", "residual.npz"
 INPUTS = ("qpos", "qvel", "ctrl")
 
 
@@ -241,36 +241,38 @@ def input_columns(model: mujoco.MjModel, inputs: Sequence[str]) -> np.ndarray:
 
 
 def save_residual(folder: str | os.PathLike, ensemble: ResidualEnsemble, model: mujoco.MjModel, provenance: dict | None = None) -> dict:
-    """Write `residual.pt` (the ensemble traced to TorchScript) and `residual.json` into `folder`.
+    """Write `residual.npz` (weights), `residual.json` and `residual.pt` (TorchScript export) into `folder`.
 
-    Returns residual.json's content: the format, the model sizes it expects (nq, nv, nu), the
-    inputs and their training range, the training record and `provenance` (what produced it).
+    Returns residual.json's content: the format, the architecture, the weights' file and sha256,
+    the model sizes it expects (nq, nv, nu), the inputs and their training range, the training
+    record and `provenance` (what produced it).
     """
+    from actuator_models.folder import save_torchscript, save_weights
+
     folder = pathlib.Path(folder)
+    module = ensemble.module
     n_in = len(ensemble.train_lower)
-    meta = {"format": FORMAT, "nq": model.nq, "nv": model.nv, "nu": model.nu,
+    arch = {"class": "EnsembleMLP", "members": int(module.biases[0].shape[0]), "n_in": n_in,
+            "n_out": int(module.biases[-1].shape[-1]), "hidden": [int(b.shape[-1]) for b in module.biases[:-1]]}
+    meta = {"format": FORMAT, "architecture": arch, "nq": model.nq, "nv": model.nv, "nu": model.nu,
             "columns": None if ensemble.columns is None else ensemble.columns.tolist(),
             "train_lower": ensemble.train_lower.tolist(), "train_upper": ensemble.train_upper.tolist(),
             "training": ensemble.meta, **(provenance or {})}
-    buffer = _io.BytesIO()
-    with warnings.catch_warnings():  # TorchScript is deprecated in torch 2.x but still the exchange format
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(ensemble.module.eval(), torch.zeros(2, n_in))
-        torch.jit.save(traced, buffer)
-    meta["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()  # ties the description to this residual.pt
-    io.write_bytes(folder / NET_FILE, buffer.getvalue())
-    io.write_json(folder / META_FILE, meta)
+    meta["weights"] = save_weights(folder / WEIGHTS_FILE, module)
+    save_torchscript(folder / NET_FILE, module, example=torch.zeros(2, n_in))
+    io.write_json(folder / META_FILE, meta)  # last: it names the weights it was written with
     return meta
 
 
 def load_residual(folder: str | os.PathLike, model: mujoco.MjModel) -> ResidualEnsemble:
-    """Read a folder written by `save_residual` for `model` (its nq, nv, nu must match).
-    Raises sysid's UserError naming the file."""
-    from actuator_models.folder import load_torchscript, read_description
+    """Read a folder written by `save_residual` for `model` (its nq, nv, nu must match): the
+    ensemble is built from residual.json's architecture and its weights read from residual.npz
+    (checked against the sha256 recorded there). Raises sysid's UserError naming the file."""
+    from actuator_models.folder import checked_ints, load_weights, read_description
 
-    meta, meta_path, net_path = read_description(folder, NET_FILE, META_FILE, what="residual model", trained_by="sysid residual train")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise UserError(f"{meta_path}: not a sysid residual model description (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    meta, meta_path = read_description(folder, META_FILE, what="residual model", trained_by="sysid residual train")
+    if meta.get("format") != FORMAT:
+        raise UserError(f"{meta_path}: not a sysid residual model description (format {str(meta.get('format'))[:40]!r})")
     if [meta.get(k) for k in ("nq", "nv", "nu")] != [model.nq, model.nv, model.nu]:
         raise UserError(f"{meta_path}: trained for a model with nq, nv, nu = {meta.get('nq')}, {meta.get('nv')}, {meta.get('nu')}; "
                         f"this model has {model.nq}, {model.nv}, {model.nu}")
@@ -281,7 +283,16 @@ def load_residual(folder: str | os.PathLike, model: mujoco.MjModel) -> ResidualE
         if lower.shape != (n_in,) or upper.shape != (n_in,) or (columns is not None and not np.all((0 <= columns) & (columns < model.nq + model.nv + model.nu))):
             raise ValueError(f"{n_in} inputs, training range of {lower.size} and {upper.size}")
     except (KeyError, TypeError, ValueError) as error:
-        raise UserError(f"{meta_path}: broken residual description ({error})") from None
-    if meta.get("sha256") != hashlib.sha256(net_path.read_bytes()).hexdigest():
-        raise UserError(f"{net_path}: does not match {meta_path.name} (written by another run?); train the residual again")
-    return ResidualEnsemble(load_torchscript(net_path), lower, upper, meta.get("training"), columns)
+        raise UserError(f"{meta_path}: broken residual description ({str(error)[:200]})") from None
+    arch = meta.get("architecture")
+    if not isinstance(arch, dict) or arch.get("class") != "EnsembleMLP":
+        raise UserError(f"{meta_path}: no EnsembleMLP architecture in this description (written by an older sysid? train it again)")
+    sizes = checked_ints(arch, meta_path, ("members", "n_in", "n_out"))
+    if arch.get("hidden") != []:
+        checked_ints(arch, meta_path, ("hidden",))
+    if sizes["n_in"] != n_in or sizes["n_out"] != model.nv:
+        raise UserError(f"{meta_path}: architecture reads {sizes['n_in']} inputs and writes {sizes['n_out']} forces; "
+                        f"this model needs {n_in} and {model.nv}")
+    x0, y0 = np.zeros(n_in), np.zeros(model.nv)  # the scaling buffers are read from the weights
+    module = EnsembleMLP(sizes["members"], n_in, model.nv, tuple(arch["hidden"]), x0, x0, y0, y0)
+    return ResidualEnsemble(load_weights(module, meta, meta_path), lower, upper, meta.get("training"), columns)

@@ -17,7 +17,6 @@ import copy
 import dataclasses
 import datetime
 import hashlib
-import json
 import os
 import pathlib
 import sys
@@ -30,6 +29,7 @@ import numpy as np
 
 from sysid import io, native
 from sysid.errors import UserError
+from sysid.inputs import load_json
 from sysid.model import load_model
 from sysid.params import KINDS, PARTS, Param, ParamSet
 from sysid.randomization import Randomization, from_result, load_randomization
@@ -44,7 +44,7 @@ def export_bundle(calib: str | os.PathLike, out: str | os.PathLike, *, widen: fl
 
     Args:
       calib: the fit's output folder (calibrated.xml, result.json).
-      out: the bundle folder (created; files in it are replaced atomically).
+      out: the bundle folder (created; an existing one is replaced as one set, see `sysid.io.output_set`).
       widen: factor on the fit's standard errors for the randomization scales.
       command: recorded in the manifest (default: this process's command line).
     """
@@ -55,12 +55,23 @@ def export_bundle(calib: str | os.PathLike, out: str | os.PathLike, *, widen: fl
     for path in (result_path, xml_path):
         if not path.is_file():
             raise UserError(f"{path}: not found; run `sysid fit ... --out {calib}` first")
+        inside(calib, path.name, where=path)
     if out.resolve() == calib.resolve():
         raise UserError(f"--out {out}: the bundle must go to another folder than the fit's output")
     result = _read_result(result_path)
     load_model(xml_path)  # must compile
     randomization = from_result(result, widen=widen)
     actuators = _actuator_files(calib, result)
+    with io.output_set(out, names=BUNDLE_SET) as stage:
+        return _write_bundle(stage, calib, result_path, xml_path, result, randomization, actuators, widen, command)
+
+
+BUNDLE_SET = ("calibrated.xml", "randomization.yaml", ACTUATOR_DIR, "manifest.json")
+"""The entries of a bundle folder: replaced as one set (`sysid.io.output_set`)."""
+
+
+def _write_bundle(out: pathlib.Path, calib: pathlib.Path, result_path: pathlib.Path, xml_path: pathlib.Path, result: dict,
+                  randomization: Randomization, actuators: list[pathlib.Path], widen: float, command: str | None) -> dict:
     written = [io.write_bytes(out / "calibrated.xml", xml_path.read_bytes()),
                io.write_text(out / "randomization.yaml", randomization.to_yaml())]
     for source in actuators:
@@ -87,10 +98,7 @@ def export_bundle(calib: str | os.PathLike, out: str | os.PathLike, *, widen: fl
 
 
 def _read_result(path: pathlib.Path) -> dict:
-    try:
-        result = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: not valid JSON ({error})") from None
+    result = load_json(path, what="result.json")
     params = result.get("params") if isinstance(result, dict) else None
     if not isinstance(params, dict) or not params:
         raise UserError(f"{path}: no 'params' in this result.json; is it the output of `sysid fit`?")
@@ -102,15 +110,35 @@ def _read_result(path: pathlib.Path) -> dict:
 
 
 def _actuator_files(calib: pathlib.Path, result: Mapping[str, Any]) -> list[pathlib.Path]:
-    """Files listed in result.json's "actuator_models" (paths relative to the fit folder, or {"file": path})."""
+    """Files listed in result.json's "actuator_models" (paths relative to the fit folder, or {"file": path});
+    every one must be a file inside the fit folder (a UserError otherwise)."""
+    where = calib / "result.json"
+    entries = result.get("actuator_models") or []
+    if not isinstance(entries, list):
+        raise UserError(f"{where}: actuator_models must be a list of file names in the fit folder")
     files = []
-    for entry in result.get("actuator_models") or []:
+    for entry in entries:
         name = entry.get("file") if isinstance(entry, dict) else entry
-        path = calib / str(name)
+        if not isinstance(name, str):
+            raise UserError(f"{where}: actuator_models entries must be file names in the fit folder, got {str(name)[:60]!r}")
+        path = inside(calib, name, where=where)
         if not path.is_file():
-            raise UserError(f"{calib / 'result.json'}: actuator model file {name} not found in {calib}")
+            raise UserError(f"{where}: actuator model file {name[:100]!r} not found in {calib}")
         files.append(path)
+    if len({p.name for p in files}) < len(files):
+        raise UserError(f"{where}: actuator_models lists two files of the same name; the bundle keeps one folder of them")
     return files
+
+
+def inside(root: pathlib.Path, name: str, *, where: str | os.PathLike) -> pathlib.Path:
+    """`root / name` when it resolves (symbolic links followed) inside `root`; a UserError naming
+    `where` otherwise: a fit folder or bundle names only files inside itself, so a crafted one
+    cannot make sysid read (or copy into a bundle) any other file."""
+    path = root / name
+    if os.path.isabs(name) or not path.resolve().is_relative_to(root.resolve()):
+        raise UserError(f"{where}: the path {name[:100]!r} lies outside {root}; refused (a fit folder or bundle names "
+                        "only files inside itself)")
+    return path
 
 
 def _sha256(path: str | os.PathLike) -> str:
@@ -183,8 +211,12 @@ def load_bundle(source: str | os.PathLike | Bundle) -> Bundle:
         return Bundle(None, path, load_model(path), None, ParamSet([]))
     if not (path / "randomization.yaml").is_file():
         raise UserError(f"{path}: not a bundle folder (no randomization.yaml) nor a model file; make one with `sysid export`")
+    manifest = _verified_manifest(path)
+    inside(path, "randomization.yaml", where=path / "randomization.yaml")
     randomization = load_randomization(path / "randomization.yaml")
-    model_path = path / randomization.model
+    model_path = inside(path, randomization.model, where=path / "randomization.yaml")
+    if manifest is not None and randomization.model not in manifest["files"]:
+        raise UserError(f"{path / 'manifest.json'}: does not list the model {randomization.model[:100]!r}; export the bundle again")
     model = load_model(model_path)
     if "delay" in randomization.params:
         # calibrated.xml carries the fitted delay natively (sysid.native); the bundle draws it and the
@@ -193,12 +225,38 @@ def load_bundle(source: str | os.PathLike | Bundle) -> Bundle:
     params = ParamSet([_param(name, d.centre, d.lower, d.upper, model, path / "randomization.yaml")
                        for name, d in randomization.params.items() if name != "delay"])
     actuators: tuple[pathlib.Path, ...] = ()
-    if (path / "manifest.json").is_file():
-        actuators = tuple(path / p for p in json.loads((path / "manifest.json").read_text()).get("actuator_models", []))
+    if manifest is not None:
+        listed = manifest.get("actuator_models") or []
+        if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
+            raise UserError(f"{path / 'manifest.json'}: actuator_models must be a list of file names in the bundle")
+        actuators = tuple(inside(path, p, where=path / "manifest.json") for p in listed)
     if actuators:
         warnings.warn(f"{path}: the bundle lists actuator models {[p.name for p in actuators]}; sysid.envs does not "
                       "load them yet, pass actuator=... to make_env", stacklevel=2)
     return Bundle(path, model_path, model, randomization, params, actuators)
+
+
+def _verified_manifest(path: pathlib.Path) -> dict | None:
+    """manifest.json of a bundle folder (None when there is none) after checking that every file it
+    lists lies inside the folder and has the recorded sha256: a changed or damaged bundle is refused."""
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        return None
+    inside(path, "manifest.json", where=manifest_path)
+    manifest = load_json(manifest_path, what="manifest.json")
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(r, dict) and isinstance(r.get("sha256"), str) for r in files.values()):
+        raise UserError(f"{manifest_path}: no 'files' record ({{name: {{sha256, bytes}}}}); export the bundle again")
+    for name, record in files.items():
+        file = inside(path, name, where=manifest_path)
+        if not file.is_file():
+            raise UserError(f"{file}: listed in manifest.json but missing; export the bundle again")
+        if _sha256(file) != record["sha256"]:
+            raise UserError(f"{file}: sha256 differs from manifest.json (changed after `sysid export`); refused, export the bundle again")
+    for required in ("calibrated.xml", "randomization.yaml"):
+        if required not in files:
+            raise UserError(f"{manifest_path}: does not list {required}; export the bundle again")
+    return manifest
 
 
 def _param(name: str, centre: float, lower: float, upper: float, model: mujoco.MjModel, source: pathlib.Path) -> Param:

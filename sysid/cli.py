@@ -1,17 +1,20 @@
 """The `sysid` command: `sysid fit ...`, `sysid export ...`, `sysid excite ...` and `sysid demo`.
 
-Exit codes: 0 success, 2 user error (one line on stderr, no traceback), 130 interrupted
-before any result existed.
+Exit codes: 0 success, 2 user error (one line on stderr, no traceback), 130 / 143 stopped by
+SIGINT / SIGTERM (a fit then writes its best result so far, marked interrupted).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import os
 import pathlib
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -31,28 +34,85 @@ if TYPE_CHECKING:
 DEMO_DIR = pathlib.Path(__file__).resolve().parents[1] / "datasets" / "arm2"
 DEMO_PARAMS = "mass,damping,frictionloss,armature"
 OUTPUT_FILES = ("calibrated.xml", "result.json", "fit.png", "convergence.png")
+PLACE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `sysid` console script."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    warnings.showwarning = _show_warning
+    """Entry point of the `sysid` console script.
+
+    SIGINT (Ctrl-C) and SIGTERM stop a fit the same way: the best result so far is written
+    (result.json "interrupted": true) and the exit code is 130 or 143; before any result exists
+    they end the command with one line and the same codes.
+    """
+    previous = _catch_signals()
     try:
+        args = _parser().parse_args(argv)
+        warnings.showwarning = _show_warning
+        _check_numbers(args)
         out = getattr(args, "out", None)
-        if out and pathlib.Path(out).exists() and not pathlib.Path(out).is_dir():
-            raise UserError(f"--out {out}: is a file; give a folder (every command writes several files into it)")
+        if out:
+            from sysid.io import check_writable
+
+            try:
+                check_writable(out)  # before any work: a read-only or bad --out fails now, not after the fit
+            except UserError as error:
+                raise UserError(f"--out {error}") from None
         return args.run(args)
     except UserError as error:
-        print(f"sysid: error: {error}", file=sys.stderr)
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(error))  # a name with a newline stays one line
+        print(f"sysid: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sysid: interrupted", file=sys.stderr)
-        return 130
+        return 128 + _SIGNAL[0]
+    except OSError as error:
+        if error.errno not in PLACE_ERRORS:
+            raise
+        print(f"sysid: error: {error.filename or ''}: {error.strerror}", file=sys.stderr)  # disk full, no permission
+        return 2
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+_SIGNAL = [signal.SIGINT]  # the last stop signal received
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Whole-number options within 32 bits and counts at least 1 (seeds at least 0): one-line errors
+    here, not tracebacks from the libraries they reach. Each command checks its other ranges."""
+    for name, value in vars(args).items():
+        option = "--" + name.replace("_", "-")
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**31) < value < 2**31:
+            raise UserError(f"{option} {str(value)[:30]}: out of range (at most {2**31 - 1})")
+        if name in ("seed", "threads", "starts", "epochs", "patience", "members", "history", "evaluations", "lines") \
+                and isinstance(value, int) and value < (0 if name == "seed" else 1):
+            raise UserError(f"{option} {value}: must be at least {0 if name == 'seed' else 1}")
+
+
+def _catch_signals() -> dict:
+    """Make SIGINT and SIGTERM raise KeyboardInterrupt (the fit's stop), remembering which one
+    arrived; returns the previous handlers (none off the main thread, where Python allows none)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, frame):
+        _SIGNAL[0] = signum
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    _SIGNAL[0] = signal.SIGINT
+    return {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as sysid's one-line UserError (exit 2), not a usage block."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see {self.prog} --help)")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sysid", description="System identification and Real2Sim calibration on MuJoCo.")
+    parser = _Parser(prog="sysid", description="System identification and Real2Sim calibration on MuJoCo.")
     parser.add_argument("--version", action="version", version=f"sysid {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -83,6 +143,10 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--trim-idle", action="store_true", help="drop the idle rows (no motion, no command change) at each log's start and end")
     fit.add_argument("--actuator", help="actuator models in the loop, MODEL@TARGET[,...], e.g. dcmotor@knee,friction@knee; "
                      "their numbers join the fit (models: pd, delayed_pd, dcmotor, friction, tinynet, net:FOLDER)")
+    fit.add_argument("--loss", choices=["linear", "huber", "soft_l1", "cauchy"],
+                     help="robust loss against outliers in the logs (default: config, else linear least squares)")
+    fit.add_argument("--trust-code", action="store_true", help="let net:FOLDER load a TorchScript-only network (loading "
+                     "TorchScript runs its code: only for files you trust)")
     fit.add_argument("--out", required=True, help="output folder")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     fit.set_defaults(run=_run_fit)
@@ -156,8 +220,8 @@ def _add_actuator(sub) -> None:
     actuator = sub.add_parser("actuator", help="actuator networks: train from logs with measured torque")
     commands = actuator.add_subparsers(dest="actuator_command", required=True)
     train = commands.add_parser("train", help="train an actuator network (MLP or LSTM) on logged torque",
-                                description="Train a network from (position error, velocity) to joint torque; writes net.pt "
-                                            "(TorchScript), net.json and loss.png into --out.")
+                                description="Train a network from (position error, velocity) to joint torque; writes net.npz "
+                                            "(weights), net.json, net.pt (TorchScript export) and loss.png into --out.")
     train.add_argument("--log", action="append", required=True, help="a log with JOINT.pos, JOINT.effort and a .ctrl target (repeatable)")
     train.add_argument("--joint", required=True, help="the joint whose torque is learned")
     train.add_argument("--command", help="the actuator whose .ctrl is the position target (default: the only one)")
@@ -191,7 +255,7 @@ def _run_actuator_train(args: argparse.Namespace) -> int:
         span = t["torque_range"][1] - t["torque_range"][0]
         print(f"{meta['net']} at {1 / meta['sample_dt']:g} Hz: validation torque RMSE {t['val_rmse']:.4g} N m "
               f"({100 * t['val_rmse'] / max(span, 1e-12):.2f}% of the range) at epoch {t['best_epoch'] + 1}")
-        print(f"wrote {os.path.join(args.out, 'net.pt')}, net.json, loss.png")
+        print(f"wrote {os.path.join(args.out, 'net.npz')}, net.json, net.pt, loss.png")
     return 0
 
 
@@ -200,7 +264,7 @@ def _add_residual(sub) -> None:
     commands = residual.add_subparsers(dest="residual_command", required=True)
     train = commands.add_parser("train", help="train a residual-force MLP ensemble on logs, for the fitted model",
                                 description="Train an MLP ensemble from (qpos, qvel, ctrl) to the generalized force the fitted model "
-                                            "misses; writes residual.pt (TorchScript), residual.json and loss.png into --out.")
+                                            "misses; writes residual.npz (weights), residual.json, residual.pt (TorchScript export) and loss.png into --out.")
     train.add_argument("--model", required=True, help="the fitted model, e.g. calib/calibrated.xml")
     train.add_argument("--result", help="the fit's result.json: its fitted delay is applied to the logged commands")
     train.add_argument("--log", action="append", required=True, help="a training log (repeatable)")
@@ -232,7 +296,7 @@ def _run_residual_train(args: argparse.Namespace) -> int:
             if f"rmse_{key}_with_residual" in v:
                 without, with_ = v[f"rmse_{key}_without_residual"], v[f"rmse_{key}_with_residual"]
                 print(f"validation RMSE, {label}: " + ", ".join(f"{s} {without[s]:.4g} -> {with_[s]:.4g}" for s in with_))
-        print(f"wrote {os.path.join(args.out, 'residual.pt')}, residual.json, loss.png")
+        print(f"wrote {os.path.join(args.out, 'residual.npz')}, residual.json, residual.pt, loss.png")
     return 0
 
 
@@ -289,7 +353,10 @@ def _run_fit(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, seed=args.seed, starts=args.starts, nthread=args.threads, out=args.out, progress=not args.quiet,
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
         actuator=args.actuator, cv=args.cv, horizons=args.horizons, shrink=args.shrink, structures_path=args.structures,
+        trust_code=args.trust_code, loss=args.loss,
     )
+    if summary.get("interrupted"):
+        return 128 + _SIGNAL[0]  # fit_files said so in one line
     if not args.quiet:
         print(format_summary(summary))
         print(f"wrote {os.path.join(args.out, 'calibrated.xml')}, result.json, fit.png, convergence.png")
@@ -301,7 +368,8 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
               starts: int | None = None, nthread: int | None = None, progress: bool = True, val: float | None = None,
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
               episode: int | str | None = None, actuator: str | None = None, cv: int | None = None, horizons: str | None = None,
-              shrink: str | float | None = None, structures_path: str | None = None) -> dict:
+              shrink: str | float | None = None, structures_path: str | None = None, trust_code: bool = False,
+              loss: str | None = None) -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
 
     `val` keeps the last fraction of each log for validation, `val_log_paths` are validation-only
@@ -322,7 +390,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
 
     config_file = load_config(config_path)
     run = dict(config_file.run)
-    for key, value in (("optimizer", optimizer), ("seed", seed), ("starts", starts), ("nthread", nthread)):
+    for key, value in (("optimizer", optimizer), ("seed", seed), ("starts", starts), ("nthread", nthread), ("loss", loss)):
         if value is not None:
             run[key] = value
     auto_shrink = isinstance(shrink, str) and shrink.strip() == "auto"
@@ -372,7 +440,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         if structure.actuator:
             from sysid.closedloop import parse_actuators
 
-            loop = parse_actuators(structure.actuator, model, cfg.actuators)
+            loop = parse_actuators(structure.actuator, model, cfg.actuators, trust_code=trust_code)
         param_set = _parse_structure_params(structure, model, config_file.params, loop, strict=structure is base)
         current["extra"], param_set, current["estimate"] = _delay_estimate(model, train, param_set, config_file.params)
         current["loop"] = loop
@@ -433,15 +501,16 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     extra["warnings"] = list(dict.fromkeys([*result.warnings, *extra.get("held_out_warnings", [])]))
     if loop is not None:
         extra["actuator_models"] = ["actuators.json"]  # `sysid export` copies the files listed here
+    files = {}
+    if loop is not None:
+        from actuator_models.commands import actuators_summary
+
+        files["actuators.json"] = actuators_summary(loop, result.params.names, result.values)
     run_config = dataclasses.replace(config, **chosen.run)
     summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_names, result=result, config=run_config,
-                            extra=extra, conversions=config_file.convert)
-    if loop is not None:
-        from actuator_models.commands import write_actuators
-
-        write_actuators(out, loop, result.params.names, result.values)
+                            extra=extra, files=files, conversions=config_file.convert)
     if result.interrupted:
-        print("sysid: interrupted: wrote the best result so far", file=sys.stderr)
+        print(f"sysid: interrupted: wrote the best result so far to {out} (result.json \"interrupted\": true)", file=sys.stderr)
     return summary
 
 
@@ -596,7 +665,18 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"sysid: warning: {message}", file=sys.stderr)
+    text = str(message)
+    if issubclass(category, RuntimeWarning) and "encountered in" in text:  # numpy floating-point warnings: once per kind
+        kind = text.split(" encountered")[0]
+        if kind in _NUMPY_WARNED:
+            return
+        _NUMPY_WARNED.add(kind)
+        text = (f"a computation met {kind.replace('value', 'values')} (numpy: {text}); the logs or the model may hold extreme "
+                "or non-finite values, or a candidate diverged (shown once)")
+    print(f"sysid: warning: {text}", file=sys.stderr)
+
+
+_NUMPY_WARNED: set[str] = set()
 
 
 if __name__ == "__main__":

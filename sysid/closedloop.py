@@ -274,7 +274,7 @@ def share_networks(models: Sequence[Any], configs: Sequence[Any]) -> list[list[i
     for i, (model, config) in enumerate(zip(models, configs)):
         if hasattr(model, "network_input") and model.meta.get("net") == "mlp":
             folder = pathlib.Path(config.path).resolve()
-            groups.setdefault(str(folder.parent if folder.suffix in (".pt", ".json") else folder), []).append(i)
+            groups.setdefault(str(folder.parent if folder.suffix in (".pt", ".json", ".npz") else folder), []).append(i)
     shared = [members for members in groups.values() if len(members) > 1]
     for members in shared:
         for i in members[1:]:
@@ -317,7 +317,8 @@ def _resolve_actuator(model: mujoco.MjModel, target: str, kind: str, *, any_tran
     return a
 
 
-def parse_actuators(text: str, model: mujoco.MjModel, options: Mapping[str, Any] | None = None) -> ClosedLoop:
+def parse_actuators(text: str, model: mujoco.MjModel, options: Mapping[str, Any] | None = None, *,
+                    trust_code: bool = False) -> ClosedLoop:
     """Parse `--actuator MODEL@TARGET[,MODEL@TARGET...]` with options from the fit config.
 
     Args:
@@ -327,11 +328,15 @@ def parse_actuators(text: str, model: mujoco.MjModel, options: Mapping[str, Any]
       options: the config's `actuators` mapping: "control_dt" (s), and per "MODEL@TARGET" the config
         fields plus "fit" (list of names), "per_log" ({glob: {setting: value}}), "enable" (actuator) and
         "inputs" ({setting: actuator}).
+      trust_code: let "net:FOLDER" load a TorchScript-only network (runs its code; `--trust-code`).
     """
     from actuator_models import make_config
 
     options = dict(options or {})
     control_dt = options.pop("control_dt", None)
+    if control_dt is not None and not (isinstance(control_dt, (int, float)) and not isinstance(control_dt, bool)
+                                       and 0 < control_dt < float("inf")):
+        raise UserError(f"config: actuators: control_dt must be a positive number of seconds, got {str(control_dt)[:60]!r}")
     bindings = []
     for item in [t.strip() for t in text.split(",") if t.strip()]:
         kind, at, target = item.partition("@")
@@ -339,9 +344,17 @@ def parse_actuators(text: str, model: mujoco.MjModel, options: Mapping[str, Any]
             raise UserError(f"--actuator: {item!r} must be MODEL@TARGET, e.g. dcmotor@knee")
         entry = dict(options.pop(item, None) or {})
         fit, per_log, enable = entry.pop("fit", None), entry.pop("per_log", {}), entry.pop("enable", None)
+        if fit is not None and not (isinstance(fit, list) and all(isinstance(f, str) for f in fit)):
+            raise UserError(f"--actuator {item}: fit must be a list of setting names, e.g. [kt, R]; got {str(fit)[:60]!r}")
+        if not isinstance(per_log or {}, Mapping) or not all(isinstance(v, Mapping) for v in (per_log or {}).values()):
+            raise UserError(f"--actuator {item}: per_log must map log-name globs to {{setting: value}}; got {str(per_log)[:60]!r}")
+        if enable is not None and not isinstance(enable, str):
+            raise UserError(f"--actuator {item}: enable must name an actuator; got {str(enable)[:60]!r}")
         inputs = entry.pop("inputs", None) or {}
         if not isinstance(inputs, Mapping) or not all(isinstance(v, str) for v in inputs.values()):
             raise UserError(f"--actuator {item}: inputs must map settings to actuator names, e.g. {{vin: servo_vin}}; got {inputs!r}")
+        if trust_code and kind.startswith("net:"):
+            entry.setdefault("trust_code", True)
         config = make_config(kind, entry, where=f"--actuator {item}")
         bindings.append(Binding(kind.split(":")[0], target, config, None if fit is None else tuple(fit), per_log or {}, enable,
                                 dict(inputs)))

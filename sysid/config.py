@@ -18,6 +18,7 @@ Example:
     convert:                      # turn actuators into MuJoCo dcmotor / pid ones for the fit (docs/native-actuators.md)
       shoulder_motor: {to: dcmotor, motorconst: 0.05, resistance: 1.2, controller: [0, 0, 0, 0, 0, 24]}
     local_first: true             # least squares tries first; the global search runs only if it does not explain the logs
+    loss: linear                  # or huber, soft_l1, cauchy: robust against outliers in the logs
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ import dataclasses
 import os
 from typing import Any
 
-import yaml
-
 from sysid.errors import UserError
 from sysid.fit import FitConfig
 from sysid.native import Conversion, parse_conversions
+from sysid.inputs import excerpt, load_yaml
 
 RUN_KEYS = {f.name for f in dataclasses.fields(FitConfig)}
 
@@ -44,24 +44,11 @@ class ConfigFile:
     convert: tuple[Conversion, ...] = ()
 
 
-def read_yaml(path: str | os.PathLike) -> Any:
-    """A YAML file's contents; a UserError naming the file (and line) when it cannot be read."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except OSError as error:
-        raise UserError(f"{path}: cannot read the file ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise UserError(f"{path}: not valid YAML{line}: {getattr(error, 'problem', error)}") from None
-
-
 def load_config(path: str | os.PathLike | None) -> ConfigFile:
     """Read and validate a config file (None: the defaults). Raises UserError naming the file and key."""
     if path is None:
         return ConfigFile({}, {})
-    raw = read_yaml(path)
+    raw = load_yaml(path, what="config file")
     if raw is None:
         return ConfigFile({}, {})
     if not isinstance(raw, dict):
@@ -77,9 +64,9 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
         try:
             run["horizons"] = tuple(float(h) for h in run["horizons"])
         except (TypeError, ValueError):
-            raise UserError(f"{path}: 'horizons' must be a list of seconds, got {run['horizons']!r}") from None
-    for key, kind in (("max_windows", int), ("starts", int), ("shrink", (int, float)), ("seed", int), ("nthread", int), ("refine_states", bool), ("local_first", bool), ("optimizer", str), ("optimizer_options", dict)):
+            raise UserError(f"{path}: 'horizons' must be a list of seconds, got {excerpt(run['horizons'])}") from None
+    for key, kind in (("max_windows", int), ("starts", int), ("shrink", (int, float)), ("seed", int), ("nthread", int), ("refine_states", bool), ("local_first", bool), ("optimizer", str), ("optimizer_options", dict), ("loss", str)):
         if key in run and run[key] is not None and not isinstance(run[key], kind):
             expected = "a number" if isinstance(kind, tuple) else kind.__name__
-            raise UserError(f"{path}: '{key}' must be {expected}, got {str(run[key])[:40]!r}")
+            raise UserError(f"{path}: '{key}' must be {expected}, got {excerpt(run[key])}")
     return ConfigFile(params, run, parse_conversions(raw["convert"], str(path)) if raw.get("convert") else ())

@@ -7,7 +7,8 @@ import os
 import pathlib
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -139,7 +140,7 @@ def result_dict(result: FitResult, *, model_path: str, log_paths: Sequence[str],
         "starts": [{"seed": seed, "loss": loss} for seed, loss in result.starts],
         "config": {"horizons": list(config.horizons), "max_windows": config.max_windows, "optimizer": config.optimizer,
                    "optimizer_options": config.optimizer_options, "refine_states": config.refine_states,
-                   "priors": config.priors, "starts": config.starts},
+                   "priors": config.priors, "starts": config.starts, "loss": config.loss},
         "command": command if command is not None else " ".join(sys.argv),
         "mujoco_version": mujoco.__version__,
     }
@@ -167,26 +168,35 @@ def fit_traces(result: FitResult, *, limit: int | None = None) -> list[report.Tr
     return traces
 
 
+OUTPUT_SET = ("calibrated.xml", "result.json", "fit.png", "convergence.png", "actuators.json")
+"""The files of a fit's output set: an old one of these names not in the new set is dropped."""
+
+
 def write_outputs(out: str | os.PathLike, *, model_path: str, model: mujoco.MjModel, log_paths: Sequence[str],
                   result: FitResult, config: FitConfig, command: str | None = None, extra: dict | None = None,
-                  conversions: Sequence[native.Conversion] = ()) -> dict:
-    """Write calibrated.xml, result.json, fit.png and convergence.png into `out`; return result.json's dict.
+                  files: Mapping[str, Any] | None = None, conversions: Sequence[native.Conversion] = ()) -> dict:
+    """Write calibrated.xml, result.json, fit.png and convergence.png into `out` as one set
+    (`sysid.io.output_set`: the folder holds the complete old set or the complete new one);
+    return result.json's dict.
 
-    `extra` adds top-level keys to result.json (e.g. `validation`, `delay_estimate`).
+    `extra` adds top-level keys to result.json (e.g. `validation`, `delay_estimate`); `files` adds
+    JSON files to the set by name (e.g. {"actuators.json": ...}; names from `OUTPUT_SET`).
     """
-    out = pathlib.Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     summary = result_dict(result, model_path=model_path, log_paths=log_paths, config=config, command=command)
     summary.update(extra or {})
     if conversions:  # actuators the config turned into MuJoCo dcmotor / pid ones (calibrated.xml states them so)
         summary["convert"] = {c.actuator: c.as_dict() for c in conversions}
     provenance = (f"calibrated by sysid {__version__} from {model_path} with logs {', '.join(map(str, log_paths))}; "
                   f"params {', '.join(result.params.names)}; optimizer {result.optimizer}; seed {config.seed}")
-    io.write_text(out / "calibrated.xml", calibrated_xml(model_path, model, result, provenance=provenance, conversions=conversions))
-    io.write_json(out / "result.json", summary)
+    xml = calibrated_xml(model_path, model, result, provenance=provenance, conversions=conversions)
     title = f"{os.path.basename(str(model_path))}: {result.horizon:g} s windows, sysid {__version__}"
     rows = sum(len(track.signals) for track in result.tracks)
-    report.plot_fit(out / "fit.png", fit_traces(result, limit=report.MAX_ROWS), title=title, hidden=rows - report.MAX_ROWS)
-    if result.history:
-        report.plot_history(out / "convergence.png", result.history)
+    with io.output_set(out, names=OUTPUT_SET) as stage:
+        io.write_text(stage / "calibrated.xml", xml)
+        report.plot_fit(stage / "fit.png", fit_traces(result, limit=report.MAX_ROWS), title=title, hidden=rows - report.MAX_ROWS)
+        if result.history:
+            report.plot_history(stage / "convergence.png", result.history)
+        for name, content in (files or {}).items():
+            io.write_json(stage / name, content)
+        io.write_json(stage / "result.json", summary)
     return summary

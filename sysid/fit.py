@@ -21,7 +21,7 @@ import numpy as np
 
 from sysid.data import Log
 from sysid.errors import UserError
-from sysid.loss import ShootingLoss, Windows
+from sysid.loss import ROBUST_LOSSES, ShootingLoss, Windows
 from sysid.memory import check_memory
 from sysid.objective import EXPLAINED_LOSS, Objective
 from sysid.optim.blocks import block_uncertainty
@@ -68,6 +68,8 @@ class FitConfig:
       local_first: before a global search, least squares tries the first stage from the start
         (PROBE_ITERATIONS residual evaluations); when its loss is within EXPLAINED_LOSS of the
         noise level it found the basin, and the global search is skipped (the polish follows).
+      loss: "linear" (least squares on the normalised residuals) or a robust loss against outliers,
+        "huber", "soft_l1" or "cauchy" (`sysid.loss.robust_residuals`; quadratic up to 3 noise levels).
     """
 
     horizons: tuple[float, ...] = (0.25, 1.0)
@@ -82,8 +84,10 @@ class FitConfig:
     starts: int = 1
     shrink: float = 0.0
     local_first: bool = True
+    loss: str = "linear"
 
     def __post_init__(self):
+        check_run_options(self)
         check_priors(self.priors)
         if not self.horizons or any(h <= 0 for h in self.horizons):
             raise UserError(f"config: horizons must be positive seconds, got {list(self.horizons)}")
@@ -95,6 +99,41 @@ class FitConfig:
             raise UserError(f"config: starts must be at least 1, got {self.starts}")
         if isinstance(self.shrink, bool) or not isinstance(self.shrink, (int, float)) or not 0 <= self.shrink < np.inf:
             raise UserError(f"config: shrink must be a number >= 0 (0: none), got {self.shrink!r}")
+
+
+def check_run_options(config: FitConfig) -> None:
+    """Types and ranges of FitConfig's fields (from a config file or the command line), each a one-line UserError."""
+    from sysid.inputs import checked_fields, excerpt
+    from sysid.optim import OPTIMIZERS
+
+    def whole(name: str, low: int, high: int, *, none: bool = False) -> None:
+        value = getattr(config, name)
+        if (value is None and none) or (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+            return
+        raise UserError(f"config: {name} must be at least {low} and at most {high} (a whole number{' or null' if none else ''}), "
+                        f"got {excerpt(value)}")
+
+    whole("seed", 0, 2**32 - 1)
+    whole("max_windows", 1, 10**6)
+    whole("starts", 1, 10**4)
+    whole("nthread", 1, 4096, none=True)
+    if not isinstance(config.horizons, tuple) or not all(isinstance(h, (int, float)) and not isinstance(h, bool)
+                                                         and np.isfinite(h) for h in config.horizons):
+        raise UserError(f"config: horizons must be a list of finite seconds, got {excerpt(config.horizons)}")
+    if not isinstance(config.refine_states, bool):
+        raise UserError(f"config: refine_states must be true or false, got {excerpt(config.refine_states)}")
+    if config.loss not in ROBUST_LOSSES:
+        raise UserError(f"config: loss must be one of {', '.join(ROBUST_LOSSES)}, got {excerpt(config.loss)}")
+    if not isinstance(config.optimizer, str):
+        raise UserError(f"config: optimizer must be a name like cmaes+lsq, got {excerpt(config.optimizer)}")
+    for key, name in (("optimizer_options", "optimizer names"), ("actuators", "actuator items")):  # priors: check_priors
+        if not isinstance(getattr(config, key), dict):
+            raise UserError(f"config: {key} must map {name} to settings, got {excerpt(getattr(config, key))}")
+    for name, options in config.optimizer_options.items():
+        if name not in OPTIMIZERS and name != "auto":
+            raise UserError(f"config: optimizer_options: unknown optimizer {excerpt(name)}; optimizers: {', '.join(OPTIMIZERS)}, auto")
+        if name != "auto":  # every optimizer's options, also of one this fit does not run
+            checked_fields(OPTIMIZERS[name], options, where=f"config: optimizer_options: {name}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,7 +266,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
 
     def run_stage(optimizer, horizon: float, *, polish: bool, u: np.ndarray, final: bool = False) -> tuple[np.ndarray, Objective, object]:
         nonlocal evaluations, gradient_steps
-        loss = ShootingLoss(sim, tracks, horizon, max_windows=None if polish else config.max_windows)
+        loss = ShootingLoss(sim, tracks, horizon, max_windows=None if polish else config.max_windows, robust=config.loss)
         label = f"{optimizer.name} {horizon:g}s"
         offset = evaluations
 
@@ -283,7 +322,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     values = params.from_unit(u)
     polished = last_objective.shooting if last_objective is not None else None
     final = (polished if polished is not None and polished.horizon == config.horizons[-1] and polished.max_windows is None
-             else ShootingLoss(sim, tracks, config.horizons[-1]))  # one copy of a long log's windows, not two
+             else ShootingLoss(sim, tracks, config.horizons[-1], robust=config.loss))  # one copy of a long log's windows, not two
     # Uncertainty at the last stage's optimum (with its refined start states) when it covered the
     # final windows; else at zero offsets. One Jacobian, folded window by window with each
     # signal's rows weighted by its residual scale: the start states are eliminated per window.

@@ -187,9 +187,9 @@ def load_structures(path: str | os.PathLike, base: Structure, *, keys: Sequence[
 
     A key a candidate leaves out takes the command line's value (`base`). `keys`: FitConfig fields.
     """
-    from sysid.config import read_yaml
+    from sysid.inputs import load_yaml
 
-    raw = read_yaml(path)
+    raw = load_yaml(path, what="structures file")
     items = raw.get("candidates") if isinstance(raw, dict) else None
     if not isinstance(items, list) or not items:
         raise UserError(f"{path}: expected 'candidates:' with a list of {{name, params, ...}}")

@@ -19,6 +19,33 @@ from sysid.track import Track
 DIVERGED_RESIDUAL = 1e4  # residual given to every entry of a diverged window (mean square 1e8)
 CHUNK_BYTES = 8 * 2**20  # rollout outputs of one call are kept under this (states, sensors, controls)
 
+ROBUST_LOSSES = ("linear", "huber", "soft_l1", "cauchy")
+ROBUST_SCALE = 3.0  # noise levels: a robust loss is quadratic below about this residual
+
+
+def robust_residuals(r: np.ndarray, loss: str, scale: float = ROBUST_SCALE) -> np.ndarray:
+    """Normalised residuals r -> sign(r) sqrt(2 rho(r)), so that their sum of squares / 2 is the
+    robust loss sum rho(r) (scipy.optimize.least_squares' losses, with f_scale = `scale`). Every
+    optimizer (CMA-ES on the mean square, least squares on the residuals) then sees the same loss;
+    a large residual (an outlier) grows like sqrt(|r|) (huber, soft_l1) or log|r| (cauchy), not |r|.
+
+    Args:
+      r: (...) residuals in noise levels.
+      loss: "linear" (r unchanged), "huber", "soft_l1" or "cauchy".
+    """
+    if loss == "linear":
+        return r
+    z = (r / scale) ** 2
+    if loss == "huber":
+        rho = np.where(z <= 1, z, 2 * np.sqrt(z) - 1)
+    elif loss == "soft_l1":
+        rho = 2 * (np.sqrt(1 + z) - 1)
+    elif loss == "cauchy":
+        rho = np.log1p(z)
+    else:
+        raise ValueError(f"unknown loss {loss!r}; losses: {', '.join(ROBUST_LOSSES)}")
+    return np.sign(r) * scale * np.sqrt(rho)
+
 
 @dataclasses.dataclass(frozen=True)
 class Windows:
@@ -107,10 +134,14 @@ class ShootingLoss:
       tracks: the bound logs.
       horizon: s, window length.
       max_windows: keep at most this many windows (evenly spread).
+      robust: the loss on the normalised residuals: "linear" (least squares) or a robust one,
+        "huber", "soft_l1", "cauchy" (see `robust_residuals`), against outliers in the logs.
     """
 
-    def __init__(self, sim: Simulator, tracks: list[Track], horizon: float, *, max_windows: int | None = None):
+    def __init__(self, sim: Simulator, tracks: list[Track], horizon: float, *, max_windows: int | None = None,
+                 robust: str = "linear"):
         self.sim = sim
+        self.robust = robust
         self.tracks = tracks
         self.horizon = horizon
         self.max_windows = max_windows
@@ -218,7 +249,7 @@ class ShootingLoss:
         w0, w1 = (0, self.n_windows) if windows is None else windows
         e0, e1 = self.entry_bounds[w0], self.entry_bounds[w1]
         simulated, ok = self.simulate(values, offsets, windows=windows)
-        r = (simulated - self.windows.entry_target[e0:e1]) / self.windows.entry_sigma[e0:e1]
+        r = robust_residuals((simulated - self.windows.entry_target[e0:e1]) / self.windows.entry_sigma[e0:e1], self.robust)
         if not (ok.all() and np.isfinite(r).all()):
             bad = ~ok[:, self.windows.entry_window[e0:e1] - w0] | ~np.isfinite(r)
             r[bad] = DIVERGED_RESIDUAL

@@ -7,12 +7,12 @@ import os
 import mujoco
 
 from sysid.errors import UserError
+from sysid.inputs import MAX_WHOLE_FILE_BYTES, check_file
 
 
 def load_model(path: str | os.PathLike) -> mujoco.MjModel:
     """Compile an MJCF (or MJB) file; a missing or invalid file raises UserError naming it."""
-    if not os.path.isfile(path):
-        raise UserError(f"{path}: model file not found")
+    check_file(path, what="model file", max_bytes=MAX_WHOLE_FILE_BYTES)
     try:
         if str(path).endswith(".mjb"):
             return mujoco.MjModel.from_binary_path(str(path))

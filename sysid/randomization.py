@@ -188,13 +188,9 @@ def from_result(result: Mapping[str, Any], *, widen: float = 2.0) -> Randomizati
 
 def load_randomization(path: str | os.PathLike) -> Randomization:
     """Read a randomization.yaml; a malformed file raises UserError naming the file and the entry."""
-    try:
-        with open(path) as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+    from sysid.inputs import load_yaml
+
+    data = load_yaml(path, what="randomization file")
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("params"), dict):
         raise UserError(f"{path}: not a sysid randomization file (expected 'format: {FORMAT}' and a 'params' mapping)")
     params = {}

@@ -12,6 +12,7 @@ from sysid.data import Log, noise_std, smooth
 from sysid.errors import UserError
 
 SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
+NOISE_FLOOR = 1e-4  # fraction of a signal's range: the smallest noise level its residuals are divided by
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +76,12 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
     missing_joints = [n for n, j in joints.items() if n not in log.pos and model.jnt_type[j] in SCALAR_JOINTS]
     if missing_joints:
         warnings.warn(f"{log.source}: joints {missing_joints} are not logged; windows start them at qpos0, at rest", stacklevel=2)
+    floating = [f"{'free' if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE else 'ball'} joint {n!r}"
+                for n, j in joints.items() if model.jnt_type[j] not in SCALAR_JOINTS]
+    if floating:
+        warnings.warn(f"{log.source}: the model's {', '.join(floating)} not in the log (only hinge and slide joints are read); "
+                      "every window starts them at qpos0, at rest, and they are not compared: log them, or weld the body "
+                      "if it is fixed on the robot", stacklevel=2)
     missing_actuators = [n for n in actuators if n not in log.ctrl]
     if missing_actuators:
         warnings.warn(f"{log.source}: actuators {missing_actuators} have no '.ctrl' column; their control is 0", stacklevel=2)
@@ -84,6 +91,7 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
     qpos = np.tile(model.qpos0, (n, 1))
     qvel = np.zeros((n, nv))
     signals, units, values, sigma, state_index, refine_index, refine_scale = [], [], [], [], [], [], []
+    floored: list[str] = []  # signals whose noise estimate fell below the floor
     # One filter call for every logged position and velocity column: (N, joints + velocities).
     logged = [*log.pos.values(), *log.vel.values()]
     smoothed, derivative = smooth(log.time, np.stack(logged, axis=1)) if logged else (None, None)
@@ -93,7 +101,7 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
         qadr, dadr = model.jnt_qposadr[j], model.jnt_dofadr[j]
         unit = "rad" if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE else "m"
         pos_smooth, vel_from_pos = smoothed[:, column["pos", name]], derivative[:, column["pos", name]]
-        pos_sigma = noise_std(log.time, pos)
+        pos_sigma = _noise(log.time, pos, f"{name}.pos", floored)
         qpos[:, qadr] = pos_smooth
         signals.append(f"{name}.pos")
         units.append(unit)
@@ -101,7 +109,7 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
         sigma.append(pos_sigma)
         state_index.append(1 + qadr)
         if name in log.vel:
-            vel_sigma = noise_std(log.time, log.vel[name])
+            vel_sigma = _noise(log.time, log.vel[name], f"{name}.vel", floored)
             qvel[:, dadr] = smoothed[:, column["vel", name]]
             signals.append(f"{name}.vel")
             units.append(f"{unit}/s")
@@ -110,10 +118,14 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
             state_index.append(1 + nq + dadr)
         else:
             qvel[:, dadr] = vel_from_pos
-            vel_sigma = noise_std(log.time, vel_from_pos)
+            vel_sigma = _noise(log.time, vel_from_pos, f"{name}.vel", [])
         refine_index += [1 + qadr, 1 + nq + dadr]
         refine_scale += [pos_sigma, vel_sigma]
 
+    if floored:
+        warnings.warn(f"{log.source}: {', '.join(floored)} look noise-free (estimated noise below {NOISE_FLOOR:g} of the "
+                      f"signal's range); their residuals are divided by that floor instead, so losses stay in sane units",
+                      stacklevel=2)
     ctrl = np.zeros((n, model.nu))
     for name, command in log.ctrl.items():
         ctrl[:, actuators[name]] = command
@@ -131,3 +143,16 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
         refine_index=np.asarray(refine_index),
         refine_scale=np.asarray(refine_scale),
     )
+
+
+def _noise(time: np.ndarray, x: np.ndarray, name: str, floored: list[str]) -> float:
+    """The noise level of a signal (`noise_std`), at least NOISE_FLOOR of its range (the 0.5 to 99.5
+    percentile span; 1e-9 for a constant signal): a noise-free (simulated, quantised at rest) signal
+    would otherwise divide its residuals by about zero. Appends `name` to `floored` when the floor applies."""
+    span = float(np.subtract(*np.percentile(x, [99.5, 0.5]))) if len(x) else 0.0  # a robust range: spikes do not widen it
+    floor = NOISE_FLOOR * span if span > 0 else 1e-9
+    sigma = noise_std(time, x)
+    if sigma < floor:
+        floored.append(name)
+        return floor
+    return sigma

@@ -164,9 +164,10 @@ def test_a_module_of_another_structure_runs_in_torch(tmp_path):
     module = ActuatorNetMLP(2, (8,))
     module.layers[1] = nn.Tanh()  # not the Linear/Softsign stack the numpy pass computes
     save_network(tmp_path, module, {"net": "mlp", "history": 2, "sample_dt": 0.01})
-    scripted, _ = load_network(tmp_path)
+    assert not (tmp_path / "net.npz").exists()  # not a built-in architecture: TorchScript only
+    scripted, _ = load_network(tmp_path, trust_code=True)
     assert mlp_in_numpy(scripted) is None
-    actuator = NetConfig(str(tmp_path)).build()
+    actuator = NetConfig(str(tmp_path), trust_code=True).build()
     x = np.ones((3, 4), np.float32)
     with torch.no_grad():
         np.testing.assert_array_equal(actuator.evaluate(x), scripted(torch.from_numpy(x)).numpy())
@@ -233,6 +234,58 @@ def test_corrupt_network_file_is_a_user_error(trained, tmp_path):
 
     broken = tmp_path / "broken"
     shutil.copytree(trained, broken)
-    (broken / "net.pt").write_bytes(b"not a TorchScript archive")
-    with pytest.raises(UserError, match="net.pt: not a TorchScript file torch can read"):
+    weights = bytearray((broken / "net.npz").read_bytes())
+    weights[-100] ^= 1
+    (broken / "net.npz").write_bytes(bytes(weights))
+    with pytest.raises(UserError, match="net.npz: does not match net.json"):
         load_network(broken)
+
+
+def test_torchscript_is_loaded_only_with_trust_code(trained, tmp_path):
+    import shutil
+
+    from actuator_models.network import ActuatorNetMLP
+
+    folder = tmp_path / "ts"
+    shutil.copytree(trained, folder)
+    meta = json.loads((folder / "net.json").read_text())
+    del meta["architecture"], meta["weights"]  # a folder with TorchScript only, as another tool writes it
+    (folder / "net.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="net.pt: a TorchScript file runs code when loaded; sysid loads one only with --trust-code"):
+        load_network(folder)
+    with pytest.raises(UserError, match="--trust-code"):
+        NetConfig(str(folder)).build()
+    scripted, _ = load_network(folder, trust_code=True)
+    built, _ = load_network(trained)
+    assert isinstance(built, ActuatorNetMLP) and not isinstance(scripted, ActuatorNetMLP)
+    x = torch.randn(4, 6)
+    with torch.no_grad():
+        np.testing.assert_allclose(scripted(x).numpy(), built(x).numpy(), rtol=1e-6)
+    (folder / "net.pt").write_bytes(b"not a TorchScript archive")
+    with pytest.raises(UserError, match="net.pt: not a TorchScript file torch can read"):
+        load_network(folder, trust_code=True)
+
+
+def test_sysid_fit_loads_a_torchscript_network_only_with_trust_code(trained, tmp_path, capsys):
+    import shutil
+    from unittest import mock
+
+    folder = tmp_path / "ts"
+    shutil.copytree(trained, folder)
+    meta = json.loads((folder / "net.json").read_text())
+    del meta["architecture"], meta["weights"]  # TorchScript only
+    (folder / "net.json").write_text(json.dumps(meta))
+    (tmp_path / "knee.xml").write_text(KNEE_XML)
+    log = _write_csv(delayed_saturating_pd_log(1.0, 3), tmp_path / "run.csv")
+    argv = ["fit", "--model", str(tmp_path / "knee.xml"), "--log", log, "--params", "damping", "--actuator", f"net:{folder}@knee",
+            "--quiet", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "net.pt: a TorchScript file runs code when loaded; sysid loads one only with --trust-code" in err
+    assert len(err.strip().splitlines()) == 1
+
+    class Reached(Exception):
+        pass
+
+    with mock.patch("sysid.fit.fit", side_effect=Reached), pytest.raises(Reached):
+        main([*argv, "--trust-code"])  # loads, and gets as far as the fit

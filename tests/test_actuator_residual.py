@@ -83,7 +83,7 @@ def test_residual_train_command_writes_a_model_that_loads_back_and_helps_on_held
                  "--val-log", str(held_out), "--members", "3", "--hidden", "32,32", "--epochs", "40", "--patience", "10",
                  "--horizon", "0.5", "--out", str(out), "--quiet"])
     assert code == 0
-    assert {p.name for p in out.iterdir()} == {"residual.pt", "residual.json", "loss.png"}
+    assert {p.name for p in out.iterdir()} == {"residual.npz", "residual.pt", "residual.json", "loss.png"}
     meta = json.loads((out / "residual.json").read_text())
     assert meta["model"] == str(pendulum_path) and meta["logs"] == [str(p) for p in train] and meta["sysid_version"]
     validation = meta["validation"]
@@ -127,8 +127,8 @@ def test_loading_a_residual_for_another_model_names_the_file(tmp_path, ensemble)
         load_residual(tmp_path, mujoco.MjModel.from_xml_string(ARM_XML))
     with pytest.raises(UserError, match="residual model file not found"):
         load_residual(tmp_path / "missing", nominal)
-    (tmp_path / "residual.pt").write_bytes(b"not a TorchScript archive")
-    with pytest.raises(UserError, match="residual.pt: does not match residual.json"):
+    (tmp_path / "residual.npz").write_bytes(b"not weights")
+    with pytest.raises(UserError, match="residual.npz: does not match residual.json"):
         load_residual(tmp_path, nominal)
 
 
@@ -169,9 +169,9 @@ def test_saved_residual_with_some_inputs_round_trips_on_a_bigger_model(tmp_path,
     np.testing.assert_array_equal(loaded.columns, ensemble.columns)
     q, v, u = x[:7, : arm.nq], x[:7, arm.nq : arm.nq + arm.nv], x[:7, -arm.nu :]
     np.testing.assert_allclose(loaded.compute(q, v, u), ensemble.compute(q, v, u), rtol=1e-6, atol=1e-7)
-    # A residual.pt from another run does not match the description: refused, naming the file.
+    # Weights from another run do not match the description: refused, naming the file.
     other = train_residual(x, y, ResidualConfig(members=2, hidden=(8,), epochs=2, inputs=("ctrl", "qvel"), seed=3), model=arm)
     save_residual(tmp_path / "other", other, arm)
-    (tmp_path / "residual.pt").write_bytes((tmp_path / "other" / "residual.pt").read_bytes())
-    with pytest.raises(UserError, match="residual.pt: does not match residual.json"):
+    (tmp_path / "residual.npz").write_bytes((tmp_path / "other" / "residual.npz").read_bytes())
+    with pytest.raises(UserError, match="residual.npz: does not match residual.json"):
         load_residual(tmp_path, arm)

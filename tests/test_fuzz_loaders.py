@@ -13,6 +13,7 @@ import math
 import warnings
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -331,3 +332,209 @@ def test_fuzz_lerobot(folder, data):
                 assert values.shape == log.time.shape and np.isfinite(values).all()
         event("Log")
     assert {p: p.read_bytes() for p in files} == files
+
+
+# --- config files, map files and command lines ----------------------------------------------------
+# The boundary before any fit: each case is a correct result (a config, a map, a command that
+# reaches the fit) or one UserError line (exit 2), never a traceback; no input file changes.
+
+INPUTS = settings(max_examples=300, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SCALAR = st.one_of(st.integers(-3, 40), st.sampled_from([2**40, 10**25, -(10**25)]), NUMBER,
+                   st.sampled_from([math.nan, math.inf, True, False, None, "", "abc", "x" * 300, "lsq", "cmaes+lsq", "huber"]))
+VALUE = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                      st.dictionaries(st.sampled_from(["a", "popsize", "lsq", "cmaes", "mean", "std",
+                                                                                       "initial", "upper", "column", "scale"]),
+                                                                      inner, max_size=3)), max_leaves=8)
+BOMB = "a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: [*b, *b, *b, *b]\n"
+
+
+@st.composite
+def yaml_texts(draw, keys: list[str]) -> bytes:
+    """YAML built from `keys` and odd values, sometimes damaged, with anchors and aliases, or random."""
+    import yaml
+
+    doc = draw(st.dictionaries(st.sampled_from(keys), VALUE, max_size=5))
+    text = yaml.safe_dump(doc, allow_unicode=True).encode()
+    how = draw(st.sampled_from(["plain"] * 6 + ["damage", "bomb", "alias", "list", "random"]))
+    if how == "damage":
+        return damage(text, draw)
+    if how == "bomb":
+        return BOMB.encode() + text
+    if how == "alias":
+        return b"x: &v 1\n" + text + b"y: *v\n"
+    if how == "list":
+        return b"- 1\n- 2\n"
+    if how == "random":
+        return draw(st.binary(max_size=200))
+    return text
+
+
+def one_line_error(error: UserError) -> None:
+    message = str(error)
+    assert message and "\n" not in message and len(message) < 1500, repr(message[:2000])
+    event("UserError")
+
+
+@INPUTS
+@given(text=yaml_texts(["horizons", "max_windows", "optimizer", "optimizer_options", "refine_states", "seed", "nthread",
+                        "priors", "starts", "loss", "params", "actuators", "bogus"]))
+def test_fuzz_config_file(folder, text):
+    from sysid.config import load_config
+    from sysid.fit import FitConfig
+
+    path = folder / "fit.yaml"
+    path.write_bytes(text)
+    try:
+        config = FitConfig(**load_config(path).run)
+    except UserError as error:
+        one_line_error(error)
+    else:
+        assert isinstance(config.seed, int) and 0 <= config.seed < 2**32 and config.starts >= 1
+        assert all(math.isfinite(h) and h > 0 for h in config.horizons)
+        event("FitConfig")
+    assert path.read_bytes() == text
+
+
+@INPUTS
+@given(kind=st.sampled_from(["column", "column", "topic", "vector"]), data=st.data())
+def test_fuzz_map_file(folder, kind, data):
+    from sysid.data import load_column_map, load_topic_map, load_vector_map
+
+    keys = {"column": ["time", "a.pos", "b.vel", "m.ctrl", "a.effort", "junk", "time.pos"],
+            "topic": ["state_topic", "command_topic", "time", "joints", "actuators", "scale", "offset", "junk"],
+            "vector": ["state", "action", "scale", "offset", "time", "junk"]}[kind]
+    text = data.draw(yaml_texts(keys))
+    path = folder / f"{kind}_map.yaml"
+    path.write_bytes(text)
+    load = {"column": load_column_map, "topic": load_topic_map, "vector": load_vector_map}[kind]
+    try:
+        load(path)
+    except UserError as error:
+        one_line_error(error)
+    else:
+        event("map")
+    assert path.read_bytes() == text
+
+
+class ReachedFit(Exception):
+    """Every check before the fit passed: a correct result for these tests (the fit itself is not run)."""
+
+
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory):
+    import mujoco
+    from conftest import PENDULUM_XML, TRUTH, make_log, with_values, write_csv
+    from test_bundle import write_calib
+
+    root = tmp_path_factory.mktemp("cli")
+    (root / "robot.xml").write_text(PENDULUM_XML)
+    write_csv(make_log(with_values(mujoco.MjModel.from_xml_string(PENDULUM_XML), TRUTH), 0.3, seed=1), root / "run.csv")
+    (root / "bad.csv").write_bytes(b"time,hinge.pos\n0,1\nx,\xff\n")
+    (root / "fit.yaml").write_text("horizons: [0.05]\noptimizer: lsq\n")
+    (root / "bomb.yaml").write_text(BOMB)
+    (root / "map.yaml").write_text("hinge.pos: {column: hinge.pos, scale: 1.0}\n")
+    (root / "empty").mkdir()
+    table = pd.read_csv(root / "run.csv")
+    table["hinge.effort"] = table["motor.ctrl"]
+    table.to_csv(root / "effort.csv", index=False)
+    write_calib(root / "calib")
+    return root
+
+
+def _files(root) -> dict:
+    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and "outs" not in p.parts}
+
+
+@st.composite
+def command_lines(draw, root) -> list[str]:
+    """`sysid ...` argument lists: fit and export with odd options and files, unknown commands, stray tokens."""
+    path = lambda *names: st.sampled_from([str(root / n) for n in names])  # noqa: E731
+    out = draw(st.sampled_from([str(root / "outs" / "a")] * 4 + [str(root / "run.csv"), str(root / "outs" / "b" / "c")]))
+    command = draw(st.sampled_from(["fit"] * 6 + ["export"] * 2 + ["actuator train", "residual train", "excite"] * 2
+                                   + ["frobnicate", "actuator", "residual"]))
+    args = command.split()
+    number = lambda *good: st.sampled_from([*good, *good, "0", "-1", "nan", "inf", "1e30", "abc", "99999999999"])  # noqa: E731
+    if command in ("actuator train", "residual train", "excite"):
+        options = {
+            "actuator train": {"--log": path("effort.csv", "effort.csv", "run.csv", "missing.csv"),
+                               "--joint": st.sampled_from(["hinge", "hinge", "nope"]), "--net": st.sampled_from(["mlp", "lstm", "gru"]),
+                               "--history": number("2"), "--hidden": st.sampled_from(["8", "4,4", "0", "-1", "a,b", "4097"]),
+                               "--rate": number("50"), "--val": number("0.2"), "--epochs": number("1"), "--seed": number("3")},
+            "residual train": {"--model": path("robot.xml", "robot.xml", "missing.xml"), "--log": path("run.csv", "run.csv", "bad.csv"),
+                               "--hidden": st.sampled_from(["8", "0", "-1"]), "--members": number("2"),
+                               "--inputs": st.sampled_from(["qpos,qvel,ctrl", "qvel", "bogus", "", "qvel,qvel"]),
+                               "--val": number("0.2"), "--horizon": number("0.1"), "--epochs": number("1"),
+                               "--result": path("calib/result.json", "missing.json", "run.csv")},
+            "excite": {"--model": path("robot.xml", "robot.xml", "missing.xml"), "--params": st.sampled_from(["damping", "damping", "nope"]),
+                       "--duration": number("2"), "--family": st.sampled_from(["fourier", "chirp", "bogus"]),
+                       "--criterion": st.sampled_from(["d", "marginal", "x"]), "--lines": number("3"), "--max-freq": number("2"),
+                       "--amplitude": number("0.5"), "--rate": number("100"), "--evaluations": number("4")},
+        }[command]
+        required = {"--log", "--joint", "--model", "--params", "--duration"}
+        for name, values in options.items():
+            if draw(st.integers(0, 19)) < (19 if name in required else 4):
+                args += [name, draw(values)]
+        args += ["--out", out, "--quiet"]
+    if command == "export":
+        args += [draw(path("calib", "calib", "calib", "empty", "missing", "run.csv")), "--out", out]
+        args += draw(st.sampled_from([[], ["--widen", "3"], ["--widen", "-1"], ["--widen", "nan"], ["--widen", "abc"]]))
+    elif command == "fit":
+        options = {
+            "--model": path(*["robot.xml"] * 15, "missing.xml", "run.csv", "empty", "bomb.yaml"),
+            "--log": path(*["run.csv"] * 15, "bad.csv", "missing.csv", "robot.xml", "empty"),
+            "--params": st.sampled_from(["damping", "damping,armature", "delay", "mass@*"] * 4 + ["nope", "", "x@@y", "a" * 200]),
+            "--config": path("fit.yaml", "bomb.yaml", "missing.yaml", "run.csv"),
+            "--map": path("map.yaml", "bomb.yaml", "missing.yaml"),
+            "--seed": st.sampled_from(["0", "7", "-1", "99999999999999999999999", "abc", "1e3"]),
+            "--threads": st.sampled_from(["1", "0", "-4", "x"]),
+            "--starts": st.sampled_from(["1", "0", str(2**40)]),
+            "--val": st.sampled_from(["0.2", "2", "nan", "-1", "0"]),
+            "--optimizer": st.sampled_from(["lsq", "bogus", "cmaes+", "auto", "cmaes+lsq"]),
+            "--loss": st.sampled_from(["huber", "linear", "bad"]),
+            "--format": st.sampled_from(["csv", "mcap", "xml"]),
+            "--episode": st.sampled_from(["0", "-2", "q"]),
+            "--actuator": st.sampled_from(["pd@hinge", "bogus@hinge", "net:../x@hinge", "pd", "pd@nowhere"]),
+        }
+        required = {"--model", "--log", "--params"}
+        for name, values in options.items():
+            if draw(st.integers(0, 19)) < (19 if name in required else 1):
+                args += [name, draw(values)]
+        args += ["--out", out, "--quiet"]
+    if draw(st.integers(0, 9)) == 0:
+        args.insert(draw(st.integers(0, len(args))), draw(st.text(max_size=12)))
+    return args
+
+
+@settings(INPUTS, max_examples=400)
+@given(data=st.data())
+def test_fuzz_command_line(cli_files, data):
+    import contextlib
+    import io
+    from unittest import mock
+
+    from sysid.cli import main
+
+    argv = data.draw(command_lines(cli_files))
+    before = _files(cli_files)
+    stderr = io.StringIO()
+    try:
+        with mock.patch("sysid.fit.fit", side_effect=ReachedFit), warnings.catch_warnings(), \
+                mock.patch("actuator_models.train.train_network", side_effect=ReachedFit), \
+                mock.patch("actuator_models.residual.train_residual", side_effect=ReachedFit), \
+                mock.patch("sysid.excite.command.design", side_effect=ReachedFit), \
+                contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            code = main(argv)
+    except ReachedFit:
+        event("reached the fit")
+    else:
+        err = stderr.getvalue()
+        lines = [line for line in err.splitlines() if not line.startswith("sysid: warning")]
+        assert "Traceback" not in err
+        if code == 0:
+            assert argv[0] == "export" and lines == [], (argv, err)
+            event("exported")
+        else:
+            assert code == 2 and len(lines) == 1 and lines[0].startswith("sysid: error: "), (argv, err)
+            event("exit 2")
+    assert _files(cli_files) == before

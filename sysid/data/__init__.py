@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -13,6 +14,7 @@ from sysid.data.lerobot import VectorMap, load_lerobot, load_vector_map
 from sysid.data.log import Log
 from sysid.data.mapfile import ColumnMap, load_column_map
 from sysid.data.mcap import TopicMap, load_mcap, load_topic_map, zero_order_hold
+from sysid.data.outliers import describe_outliers, find_outliers
 from sysid.data.parquet import load_parquet
 from sysid.errors import UserError
 
@@ -106,4 +108,8 @@ def load_log(
         )
     if episode is not None and loader is not FORMATS["lerobot"]:
         raise UserError(f"{source}: --episode applies to LeRobot datasets only")
-    return loader(path, map_path=map_path, episode=episode)
+    log = loader(path, map_path=map_path, episode=episode)
+    outliers = find_outliers(log)
+    if outliers:
+        warnings.warn(describe_outliers(log.source, outliers), stacklevel=2)
+    return log

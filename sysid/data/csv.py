@@ -18,6 +18,7 @@ from sysid.data.log import Log
 from sysid.data.mapfile import ColumnMap, MapEntry
 from sysid.data.table import build_log, describe_column, one_line, plan_columns, short
 from sysid.errors import UserError
+from sysid.inputs import MAX_WHOLE_FILE_BYTES, check_file
 
 
 def load_csv(path: str | os.PathLike, *, column_map: ColumnMap | None = None) -> Log:
@@ -44,8 +45,7 @@ def load_csv(path: str | os.PathLike, *, column_map: ColumnMap | None = None) ->
 
 def _read_header(source: str) -> list[str]:
     """The column names of the first row, stripped."""
-    if not os.path.exists(source):
-        raise UserError(f"{source}: file not found")
+    check_file(source, what="file", max_bytes=MAX_WHOLE_FILE_BYTES)
     try:
         first = pd.read_csv(source, header=None, nrows=1, dtype=str, keep_default_na=False, na_filter=False,
                             skiprows=_comment_lines(source))

@@ -31,9 +31,8 @@ import os
 import pathlib
 
 import numpy as np
-import yaml
-
 from sysid.errors import UserError
+from sysid.inputs import excerpt, load_yaml
 
 SIGNAL_KINDS = ("pos", "vel", "effort", "ctrl")
 """Suffixes of the per-joint / per-actuator signals of the log schema."""
@@ -129,20 +128,7 @@ class ColumnMap:
 def load_column_map(path: str | os.PathLike) -> ColumnMap:
     """Reads a YAML map file; every mistake raises `UserError` naming the file and the entry."""
     source = os.fspath(path)
-    try:
-        with open(source, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise UserError(f"{source}: map file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{source}: cannot read map file ({_one_line(e)})") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or _one_line(e)
-        raise UserError(f"{source}: YAML syntax error{where}: {problem}") from None
+    doc = load_yaml(source, what="map file")
     if doc is None:
         raise UserError(f"{source}: map file is empty; expected entries like 'time: {{column: t, scale: 0.001}}'")
     if not isinstance(doc, dict):
@@ -153,11 +139,11 @@ def load_column_map(path: str | os.PathLike) -> ColumnMap:
 
 
 def _parse_entry(source: str, key: object, value: object) -> MapEntry:
-    where = f"{source}: entry {key!r}"
+    where = f"{source}: entry {excerpt(key)}"
     if not isinstance(key, str) or split_signal_name(key) is None:
         raise UserError(f"{where}: not a log signal name; expected {SCHEMA_HELP}")
     if not isinstance(value, dict):
-        raise UserError(f"{where}: expected a mapping like {{column: NAME, scale: 1.0}}, got {value!r}")
+        raise UserError(f"{where}: expected a mapping like {{column: NAME, scale: 1.0}}, got {excerpt(value)}")
     unknown = [k for k in value if k not in _ENTRY_KEYS]
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(_ENTRY_KEYS)}")
@@ -165,15 +151,15 @@ def _parse_entry(source: str, key: object, value: object) -> MapEntry:
         raise UserError(f"{where}: missing 'column' (the CSV column to read)")
     column = value["column"]
     if isinstance(column, bool) or not isinstance(column, (str, int, float)) or str(column) == "":
-        raise UserError(f"{where}: 'column' must be a CSV column name, got {column!r}")
+        raise UserError(f"{where}: 'column' must be a CSV column name, got {excerpt(column)}")
     unwrap = value.get("unwrap", False)
     if not isinstance(unwrap, bool):
-        raise UserError(f"{where}: 'unwrap' must be true or false, got {unwrap!r}")
+        raise UserError(f"{where}: 'unwrap' must be true or false, got {excerpt(unwrap)}")
     if unwrap and not key.endswith(".pos"):
         raise UserError(f"{where}: 'unwrap' applies to angles, i.e. NAME.pos entries")
     file = value.get("file")
     if file is not None and (not isinstance(file, str) or not file.strip()):
-        raise UserError(f"{where}: 'file' must be a path (relative to the map file or to {LOG_DIR}), got {file!r}")
+        raise UserError(f"{where}: 'file' must be a path (relative to the map file or to {LOG_DIR}), got {excerpt(file)}")
     if file is not None and key == "time":
         raise UserError(f"{where}: 'time' is read from the log file itself; drop 'file' here")
     return MapEntry(
@@ -193,11 +179,8 @@ def _number(where: str, name: str, value: object) -> float:
             raise ValueError
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise UserError(f"{where}: '{name}' must be a number, got {value!r}") from None
+        raise UserError(f"{where}: '{name}' must be a number, got {excerpt(value)}") from None
     if not math.isfinite(number):
-        raise UserError(f"{where}: '{name}' must be finite, got {value!r}")
+        raise UserError(f"{where}: '{name}' must be finite, got {excerpt(value)}")
     return number
 
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__

@@ -36,6 +36,7 @@ from sysid.data.log import Log
 from sysid.data.ros2 import Topic, read_topics
 from sysid.data.yaml_map import apply_factors, choice, factors, name_list, read_yaml_map, renames, text
 from sysid.errors import UserError
+from sysid.inputs import check_file
 
 JOINT_STATE = "sensor_msgs/msg/JointState"
 FLOAT_ARRAY = "std_msgs/msg/Float64MultiArray"
@@ -90,7 +91,7 @@ def load_mcap(path: str | os.PathLike, *, topic_map: TopicMap | None = None) -> 
       A `Log` on the state messages' time base: (N,) seconds from the first kept state message,
       positions (and velocities, efforts when logged) per joint, commands held per actuator.
     """
-    source = os.fspath(path)
+    source = os.fspath(check_file(path, what="file"))  # streamed: no size cap
     tmap = topic_map or TopicMap()
     topics = [tmap.state_topic] + ([tmap.command_topic] if tmap.command_topic else [])
     streams = read_topics(source, topics)

@@ -16,6 +16,7 @@ from sysid.data.log import Log
 from sysid.data.mapfile import ColumnMap, MapEntry
 from sysid.data.table import build_log, describe_column, one_line, plan_columns, short
 from sysid.errors import UserError
+from sysid.inputs import MAX_WHOLE_FILE_BYTES, check_file
 
 
 def load_parquet(path: str | os.PathLike, *, column_map: ColumnMap | None = None) -> Log:
@@ -28,9 +29,7 @@ def load_parquet(path: str | os.PathLike, *, column_map: ColumnMap | None = None
     Returns:
       A `Log` whose arrays are (N,) float64, N = number of rows.
     """
-    source = os.fspath(path)
-    if not os.path.exists(source):
-        raise UserError(f"{source}: file not found")
+    source = os.fspath(check_file(path, what="file", max_bytes=MAX_WHOLE_FILE_BYTES))
     try:
         header = [str(name) for name in pq.read_schema(source).names]
     except (OSError, pa.ArrowException, ValueError, UnicodeDecodeError) as e:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
 import sys
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from sysid.excite.design import design
 from sysid.excite.information import predicted_std, prior_information
 from sysid.excite.output import format_table, plan_frame, plot_plan, summary, write_csv
 from sysid.fit import FitConfig
-from sysid.io import write_json
+from sysid.io import output_set, write_json
 from sysid.model import load_model
 from sysid.params import ParamSet, parse_params
 from sysid.version import __version__
@@ -68,10 +67,11 @@ def excite_files(*, model_path: str, params: str, out: str, config: ExciteConfig
     combined = predicted_std(param_set, result.values, result.plan.info + prior) if prior is not None else None
     extra = {"model": str(model_path), "prior": prior_path, "version": __version__, "command": ["sysid", *sys.argv[1:]]}
     content = summary(result, combined_std=combined, extra=extra)
-    write_csv(os.path.join(out, "plan.csv"), plan_frame(result, result.plan))
-    write_csv(os.path.join(out, "baseline.csv"), plan_frame(result, result.baseline))
-    plot_plan(os.path.join(out, "plan.png"), result)
-    write_json(os.path.join(out, "excite.json"), content)
+    with output_set(out, names=OUTPUT_FILES) as stage:  # the folder holds the old set or the new one
+        write_csv(stage / "plan.csv", plan_frame(result, result.plan))
+        write_csv(stage / "baseline.csv", plan_frame(result, result.baseline))
+        plot_plan(stage / "plan.png", result)
+        write_json(stage / "excite.json", content)
     return content
 
 

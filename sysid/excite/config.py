@@ -10,6 +10,9 @@ from sysid.excite.families import FAMILIES, FamilyName
 from sysid.excite.information import CRITERIA, Criterion
 
 
+MAX_DURATION = 3600.0  # s, the longest experiment planned at once
+
+
 @dataclasses.dataclass(frozen=True)
 class ExciteConfig:
     """How `sysid excite` plans.
@@ -60,6 +63,8 @@ class ExciteConfig:
     def __post_init__(self):
         if not (math.isfinite(self.duration) and self.duration > 0):
             raise UserError(f"--duration must be a positive number of seconds, got {self.duration:g}")
+        if self.duration > MAX_DURATION:
+            raise UserError(f"--duration {self.duration:g} s: at most {MAX_DURATION:g} s (an hour); plan several shorter experiments")
         if self.family not in FAMILIES:
             raise UserError(f"--family: unknown family {self.family!r}; choose one of {', '.join(FAMILIES)}")
         if self.criterion not in CRITERIA:
@@ -76,5 +81,7 @@ class ExciteConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name):g}")
         if self.rate is not None and not (math.isfinite(self.rate) and self.rate > 0):
             raise UserError(f"--rate must be a positive number of Hz, got {self.rate:g}")
+        if self.rate is not None and self.rate * self.duration > 1e7:
+            raise UserError(f"--rate {self.rate:g} Hz over {self.duration:g} s is more than 1e7 command rows; lower the rate")
         if self.evaluations < 0:
             raise UserError(f"--evaluations must be >= 0, got {self.evaluations}")

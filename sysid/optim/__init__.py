@@ -10,6 +10,7 @@ from __future__ import annotations
 import mujoco
 
 from sysid.errors import UserError
+from sysid.inputs import checked_fields, excerpt
 from sysid.optim import auto
 from sysid.optim.base import Optimizer, Outcome
 from sysid.optim.bayes import Bayes
@@ -41,11 +42,12 @@ def optimizer_chain(spec: str, options: dict[str, dict] | None = None) -> list[O
     chain = []
     for name in names:
         if name not in OPTIMIZERS:
-            raise UserError(f"--optimizer: unknown optimizer {name!r}; choose from {', '.join([*OPTIMIZERS, 'auto'])} or join them with '+'")
+            raise UserError(f"--optimizer: unknown optimizer {excerpt(name)}; choose from {', '.join([*OPTIMIZERS, 'auto'])} or join them with '+'")
+        settings = checked_fields(OPTIMIZERS[name], options.get(name), where=f"config: optimizer_options: {name}")
         try:
-            chain.append(OPTIMIZERS[name](**options.get(name, {})))
-        except TypeError as error:
-            raise UserError(f"config: options for optimizer {name!r}: {error}") from None
+            chain.append(OPTIMIZERS[name](**settings))
+        except (TypeError, ValueError) as error:
+            raise UserError(f"config: options for optimizer {name!r}: {str(error)[:200]}") from None
     return chain
 
 
