@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--trim-idle", action="store_true", help="drop the idle rows (no motion, no command change) at each log's start and end")
     fit.add_argument("--actuator", help="actuator models in the loop, MODEL@TARGET[,...], e.g. dcmotor@knee,friction@knee; "
                      "their numbers join the fit (models: pd, delayed_pd, dcmotor, friction, tinynet, net:FOLDER)")
+    fit.add_argument("--check", choices=["strict", "summary", "off"], default="summary", help="check the logs first (sysid check): "
+                     "summary prints its verdict, strict refuses logs that fail it, off skips it (default summary)")
     fit.add_argument("--out", required=True, help="output folder")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     fit.set_defaults(run=_run_fit)
@@ -94,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_actuator(sub)
     _add_residual(sub)
     _add_excite(sub)
+    _add_check(sub)
     return parser
 
 
@@ -281,12 +284,42 @@ def _run_excite(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_check(sub) -> None:
+    check = sub.add_parser("check", help="judge logs before fitting: data quality, identifiability, what to record",
+                           description="Score the logs' data quality and what they can identify of the parameters at the "
+                                       "model's values (no fit); writes check.json, std.png and data_K.png into --out. "
+                                       "Exit code 1 when the check fails.")
+    check.add_argument("--model", required=True, help="MJCF model at the values to judge (e.g. the nominal model)")
+    check.add_argument("--log", action="append", required=True, help="a log file (repeatable)")
+    check.add_argument("--params", help="comma-separated KIND[@TARGET], as for sysid fit (none: data quality only)")
+    check.add_argument("--map", help="YAML map from the log's columns to sysid's schema (rename, scale)")
+    check.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot"], help="log format (default: by extension)")
+    check.add_argument("--episode", type=int, help="episode of a LeRobot dataset (default 0)")
+    check.add_argument("--config", help="the fit's YAML config: parameter bounds and initial values, horizons, priors")
+    check.add_argument("--threads", type=int, help="rollout threads (default: all usable cores)")
+    check.add_argument("--out", required=True, help="output folder")
+    check.add_argument("--quiet", action="store_true", help="no report on stdout")
+    check.set_defaults(run=_run_check)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from sysid.check import check_files, format_report
+
+    report = check_files(model_path=args.model, log_paths=args.log, params=args.params, out=args.out, map_path=args.map,
+                         config_path=args.config, log_format=args.format, episode=args.episode, nthread=args.threads)
+    if not args.quiet:
+        print(format_report(report))
+        print(f"wrote {os.path.join(args.out, 'check.json')}" + (", std.png" if report.params else "") + ", data_*.png")
+    return 0 if report.passed else 1
+
+
 def _run_fit(args: argparse.Namespace) -> int:
     summary = fit_files(
         model_path=args.model, log_paths=args.log, params=args.params, map_path=args.map, config_path=args.config,
         optimizer=args.optimizer, seed=args.seed, starts=args.starts, nthread=args.threads, out=args.out, progress=not args.quiet,
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
         actuator=args.actuator, cv=args.cv, horizons=args.horizons, shrink=args.shrink, structures_path=args.structures,
+        check=args.check,
     )
     if not args.quiet:
         print(format_summary(summary))
@@ -299,7 +332,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
               starts: int | None = None, nthread: int | None = None, progress: bool = True, val: float | None = None,
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
               episode: int | None = None, actuator: str | None = None, cv: int | None = None, horizons: str | None = None,
-              shrink: str | float | None = None, structures_path: str | None = None) -> dict:
+              shrink: str | float | None = None, structures_path: str | None = None, check: str = "summary") -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
 
     `val` keeps the last fraction of each log for validation, `val_log_paths` are validation-only
@@ -308,6 +341,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     of candidate structures; both choose by held-out error (`sysid.heldout`), recorded in
     `structures`. `trim_idle` drops each log's idle start and end. The delay estimated from the logs
     is reported (`delay_estimate`) and starts a fitted `delay` unless the config sets its initial value.
+    `check` ("strict", "summary", "off") runs `sysid check` on the training logs first (`sysid.check.fit_check`).
     """
     from sysid.config import RUN_KEYS, load_config
     from sysid.data import load_log
@@ -336,6 +370,10 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     val_logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in val_log_paths]
     if trim_idle:
         logs, val_logs = [trim(log) for log in logs], [trim(log) for log in val_logs]
+    from sysid.check import fit_check
+
+    checked = fit_check(model=model, logs=logs, params=params, config=config_file, mode=check, model_path=model_path,
+                        config_path=config_path, actuator=actuator, nthread=config.nthread, progress=progress)
     val_names = list(val_log_paths)
     if val is not None:
         pairs = [split_time(log, val) for log in logs]
@@ -370,7 +408,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     structures = load_structures(structures_path, base, keys=sorted(RUN_KEYS)) if structures_path else None
     if auto_shrink:
         structures = [c for s in (structures or [base]) for c in shrink_structures(s)]
-    extra: dict = {}
+    extra: dict = {} if checked is None else {"check": checked}
     chosen, kept = base, {}
     if structures:
         from sysid.heldout import rank_structures
