@@ -90,10 +90,10 @@ def identifiability(model: mujoco.MjModel, tracks: list[Track], params: ParamSet
     std = predicted_std(params, values, total)
     scale = np.where(np.abs(values) > 0, np.abs(values), params.upper - params.lower)
     d = scale / np.abs(params.value_per_unit(values))  # unit box -> relative units
-    rel_info = total / np.outer(d, d)
+    rel_info = total * np.outer(d, d)
     diag = np.diag(rel_info).clip(min=0)
     share = diag / diag.sum() if diag.sum() > 0 else np.zeros(len(params))
-    log_diag = np.stack([np.diag(i) / d ** 2 for i in per_log], axis=1).clip(min=0)  # (n, P)
+    log_diag = np.stack([np.diag(i) * d ** 2 for i in per_log], axis=1).clip(min=0)  # (n, P)
     by_log = log_diag / np.where(log_diag.sum(axis=1, keepdims=True) > 0, log_diag.sum(axis=1, keepdims=True), 1.0)
     rel = std / scale
     verdict = tuple("identifiable" if r <= IDENTIFIABLE else "weak" if r <= WEAK else "not identifiable" for r in rel)

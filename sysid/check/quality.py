@@ -26,7 +26,7 @@ MIN_LEVELS = 100  # fewer quantisation levels across a signal's range is coarse
 NOISY_LIMIT = 0.1  # noise std / signal std above this is noisy
 SATURATION_LIMIT = 0.02  # fraction of rows at a command or joint limit
 LIMIT_BAND = 0.01  # "at a limit": within this fraction of the range from it
-CLIP_RUNS = 3  # separate runs (of 2 or more samples) at a signal's extreme value that make clipping
+CLIP_RUNS = 2  # separate runs (of 3 or more samples) at a signal's extreme value that make clipping
 IDLE_LIMIT = 0.2  # idle start and end above this fraction of the log
 MOVE_NOISE = 10.0  # a joint whose smoothed range is below this many noise stds never moves
 
@@ -50,14 +50,14 @@ def log_quality(log: Log, model: mujoco.MjModel, params: ParamSet | None = None,
     out: list[Finding] = []
     if jitter > JITTER_LIMIT:
         out.append(Finding("jitter", "warning", f"{src}: the sample period varies by {100 * jitter:.0f}% (std / median "
-                           f"{1e3 * period:.3g} ms)", "check the logger's clock; sysid handles irregular rows, but jitter often "
+                           f"{1e3 * period:.3g} ms)", "check the logger's clock: sysid handles irregular rows, but jitter often "
                            "means dropped or late samples", src, "time"))
     gaps = np.flatnonzero(dt > GAP_FACTOR * period)
     if gaps.size:
         worst = gaps[np.argmax(dt[gaps])]
         out.append(Finding("gap", "warning", f"{src}: {gaps.size} gap(s) longer than {GAP_FACTOR:g}x the median period; the "
                            f"longest {dt[worst]:.3g} s after row {worst + 2} (t = {log.time[worst]:.4g} s)",
-                           "split the log at the gaps or record again; a window across a gap holds the last command through it",
+                           "split the log at the gaps or record again: a window across a gap holds the last command through it",
                            src, "time"))
     if delay > 0 and log.duration < delay:
         out.append(Finding("shorter_than_delay", "warning", f"{src}: the log lasts {1e3 * log.duration:.3g} ms, less than the "
@@ -76,7 +76,8 @@ def log_quality(log: Log, model: mujoco.MjModel, params: ParamSet | None = None,
         info = _signal_info(log.time, x)
         summary["signals"][name] = info
         step = np.abs(slope[1:, k]) * dt  # expected change per row from the smoothed slope
-        repeat[:, k] = (np.diff(x) == 0) & (step > 2 * info["quantum"])
+        extreme = (x[1:] == info["max"]) | (x[1:] == info["min"])  # flat at an extreme: clipping, not a frozen sensor
+        repeat[:, k] = (np.diff(x) == 0) & (step > 2 * info["quantum"]) & ~extreme
         out += _frozen(src, name, log.time, x, repeat[:, k])
         out += _clipped(src, name, x, info)
         joint, _, group = name.rpartition(".")
@@ -89,11 +90,11 @@ def log_quality(log: Log, model: mujoco.MjModel, params: ParamSet | None = None,
                                "expect its noise level to be the step / sqrt(12)", src, name))
         if moves and info["noise"] > NOISY_LIMIT * np.std(x):
             out.append(Finding("noisy", "warning", f"{src}: {name}'s noise ({info['noise']:.3g}) is {100 * info['noise'] / np.std(x):.0f}% "
-                               "of its spread", "log it at a higher resolution or excite larger motions; a noisy signal weighs little "
+                               "of its spread", "log it at a higher resolution or excite larger motions: a noisy signal weighs little "
                                "in the fit", src, name))
         if group == "pos" and not moves:
             out.append(Finding("joint_never_moves", "warning", f"{src}: joint {joint} never moves (range {np.ptp(x):.3g}, noise "
-                               f"{info['noise']:.3g})", f"record a motion of {joint}; its parameters cannot be seen in this log", src,
+                               f"{info['noise']:.3g})", f"record a motion of {joint}: its parameters cannot be seen in this log", src,
                                name, joint_params(params, joint)))
         if group == "pos" and moves:
             out += _joint_checks(src, joint, log.time, x, smoothed[:, k], info, model, params)
@@ -112,11 +113,12 @@ def log_quality(log: Log, model: mujoco.MjModel, params: ParamSet | None = None,
 def _signal_info(time: np.ndarray, x: np.ndarray) -> dict:
     """Noise std, quantisation step (smallest difference between logged levels; 0 when continuous)
     and range of one signal."""
-    levels = np.unique(x)
-    steps = np.diff(levels)
+    steps = np.abs(np.diff(x))
     peak = max(float(np.max(np.abs(x))), 1e-12)
     steps = steps[steps > 1e-9 * peak]
     quantum = float(steps.min()) if steps.size else 0.0
+    if quantum and np.mean(np.abs(steps / quantum - np.round(steps / quantum)) < 0.02) < 0.95:
+        quantum = 0.0  # the changes are not whole multiples of one step: continuous
     return {"noise": noise_std(time, x), "quantum": quantum, "range": float(np.ptp(x)), "min": float(x.min()), "max": float(x.max())}
 
 
@@ -138,15 +140,14 @@ def _frozen(src: str, name: str, time: np.ndarray, x: np.ndarray, repeat: np.nda
 
 
 def _clipped(src: str, name: str, x: np.ndarray, info: dict) -> list[Finding]:
-    """A measured signal that sits at its extreme value in several separate runs: the sensor clips."""
-    for side, extreme in (("maximum", info["max"]), ("minimum", info["min"])):
-        at = x == extreme
-        runs = [r for r in _runs(at) if r[1] - r[0] >= 2]
-        if len(runs) >= CLIP_RUNS and at.mean() >= 0.01:
-            return [Finding("clipped", "warning", f"{src}: {name} is flat at its {side} {extreme:.4g} in {len(runs)} separate "
-                            f"stretches ({100 * at.mean():.1f}% of rows): the sensor or its logging clips",
-                            "widen the sensor's range or leave those rows out; clipped samples pull the fit", src, name)]
-    return []
+    """A measured signal that sits at its extreme values in several separate runs: the sensor clips."""
+    at = (x == info["max"]) | (x == info["min"])
+    runs = [r for r in _runs(at) if r[1] - r[0] >= 3]
+    if len(runs) < CLIP_RUNS or at.mean() < 0.01:
+        return []
+    return [Finding("clipped", "warning", f"{src}: {name} is flat at its extreme values ({info['min']:.4g}, {info['max']:.4g}) in "
+                    f"{len(runs)} separate stretches ({100 * at.mean():.1f}% of rows): the sensor or its logging clips",
+                    "widen the sensor's range or leave those rows out: clipped samples pull the fit", src, name)]
 
 
 def _joint_checks(src: str, joint: str, time: np.ndarray, x: np.ndarray, smoothed: np.ndarray, info: dict,
@@ -167,7 +168,7 @@ def _joint_checks(src: str, joint: str, time: np.ndarray, x: np.ndarray, smoothe
         if at.mean() > SATURATION_LIMIT:
             out.append(Finding("joint_at_limit", "warning", f"{src}: {name} is at its range [{lo:.3g}, {hi:.3g}] in "
                                f"{100 * at.mean():.1f}% of rows", "keep the motion off the joint limits (or fit the limit's "
-                               "solref); contact with the stop dominates those rows", src, name, joint_params(params, joint)))
+                               "solref): contact with the stop dominates those rows", src, name, joint_params(params, joint)))
     tol = 5 * info["noise"] + 2 * info["quantum"]
     back_up = np.max(np.maximum.accumulate(smoothed) - smoothed)
     back_down = np.max(smoothed - np.minimum.accumulate(smoothed))
@@ -186,7 +187,7 @@ def _command_checks(src: str, name: str, command: np.ndarray, model: mujoco.MjMo
     a = model.actuator(name).id
     if np.ptp(command) <= 1e-9 * max(1.0, float(np.max(np.abs(command)))):
         return [Finding("command_never_changes", "warning", f"{src}: {signal} is {command[0]:.4g} throughout",
-                        f"record a varying command on {name}; its gain and the delay cannot be seen", src, signal,
+                        f"record a varying command on {name}: its gain and the delay cannot be seen", src, signal,
                         actuator_params(params, name))]
     out = []
     if model.actuator_ctrllimited[a]:
@@ -201,7 +202,7 @@ def _command_checks(src: str, name: str, command: np.ndarray, model: mujoco.MjMo
                                src, signal, actuator_params(params, name)))
         if at.mean() > SATURATION_LIMIT:
             out.append(Finding("command_saturated", "warning", f"{src}: {signal} sits at its ctrlrange limit in "
-                               f"{100 * at.mean():.1f}% of rows", "lower the command amplitude; while saturated the robot's "
+                               f"{100 * at.mean():.1f}% of rows", "lower the command amplitude: while saturated the robot's "
                                "response says little about the actuator", src, signal, actuator_params(params, name)))
     return out
 

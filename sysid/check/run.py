@@ -90,28 +90,28 @@ def check_logs(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet | No
             duration = max(10.0, float(np.ceil(sum(log.duration for log in logs))))
             excite = (f"sysid excite --model {model_path} --params {','.join(weak)} --duration {duration:g}"
                       + (f" --config {config_path}" if config_path else "") + " --out excite/")
-        findings += _identify_findings(ident, params, logs, excite, findings)
+        remedies = {n: _remedies(n, ident, params, excite, findings) for n, v in zip(ident.names, ident.verdict) if v != "identifiable"}
+        table = _param_table(ident, params, logs, remedies)
+        findings += _identify_findings(ident, remedies, findings)
         groups = ident.groups
-        table = _param_table(ident, params, logs, findings)
     order = {"error": 0, "warning": 1, "info": 2}
     findings = sorted(findings, key=lambda f: order[f.severity])
     return CheckReport(not any(f.severity == "error" for f in findings), table, tuple(findings), tuple(summaries), groups, excite, horizon)
 
 
-def _identify_findings(ident: Identifiability, params: ParamSet, logs: Sequence[Log], excite: str | None,
-                       data: list[Finding]) -> list[Finding]:
+def _identify_findings(ident: Identifiability, remedies: dict[str, list[str]], data: list[Finding]) -> list[Finding]:
     """One finding per weak or unidentifiable parameter and per inseparable group, with remedies."""
     out = []
     for i, (name, verdict) in enumerate(zip(ident.names, ident.verdict)):
         if verdict == "identifiable":
             continue
         std, rel = ident.std[i], ident.relative_std[i]
-        seen = "the logs cannot see it" if not np.isfinite(std) else f"predicted std {std:.3g} = {100 * rel:.0f}% of {ident.scale[i]:.3g}"
+        seen = "the logs cannot see it" if not np.isfinite(std) else f"predicted std {std:.3g} = {_percent(rel)} of {ident.scale[i]:.3g}"
         because = [f.kind.replace("_", " ") for f in data if name in f.params]
         out.append(Finding("not_identifiable" if verdict == "not identifiable" else "weak",
                            "error" if verdict == "not identifiable" else "warning",
                            f"{name} is {verdict}: {seen}" + (f" ({', '.join(dict.fromkeys(because))})" if because else ""),
-                           "; ".join(_remedies(name, ident, params, excite, data)), params=(name,)))
+                           "; ".join(remedies[name]), params=(name,)))
     for g in ident.groups:
         combo = " + ".join(f"{c:.2f} {n}/{ident.scale[ident.names.index(n)]:.3g}" for n, c in g["determined"].items())
         out.append(Finding("trade_off", "warning", f"the logs cannot separate {', '.join(g['params'])}; they determine "
@@ -139,14 +139,13 @@ def _remedies(name: str, ident: Identifiability, params: ParamSet, excite: str |
     return list(dict.fromkeys(out))
 
 
-def _param_table(ident: Identifiability, params: ParamSet, logs: Sequence[Log], findings: list[Finding]) -> dict[str, dict]:
+def _param_table(ident: Identifiability, params: ParamSet, logs: Sequence[Log], remedies: dict[str, list[str]]) -> dict[str, dict]:
     table = {}
     for i, p in enumerate(params):
-        remedies = next((f.remedy.split("; ") for f in findings if f.kind in ("weak", "not_identifiable") and f.params == (p.name,)), [])
         table[p.name] = {
             "verdict": ident.verdict[i], "predicted_std": float(ident.std[i]), "relative_std": float(ident.relative_std[i]),
             "value": float(ident.values[i]), "lower": p.lower, "upper": p.upper, "share": float(ident.share[i]),
-            "by_log": {log.source: float(s) for log, s in zip(logs, ident.by_log[i])}, "remedies": remedies,
+            "by_log": {log.source: float(s) for log, s in zip(logs, ident.by_log[i])}, "remedies": remedies.get(p.name, []),
         }
     return table
 
@@ -160,10 +159,10 @@ def format_report(report: CheckReport, *, brief: bool = False) -> str:
             + "; " if verdicts else "") + f"{counts['error']} error(s), {counts['warning']} warning(s)")
     lines = [head]
     if not brief and report.params:
-        lines.append(f"  {'parameter':<26}{'value':>10}{'pred. std':>11}{'rel.':>8}{'share':>7}  verdict")
+        lines.append(f"  {'parameter':<26}{'value':>10}{'pred. std':>11}{'std/value':>11}{'share':>8}  verdict")
         for name, p in report.params.items():
-            lines.append(f"  {name:<26}{p['value']:>10.4g}{p['predicted_std']:>11.3g}{100 * p['relative_std']:>7.2g}%"
-                         f"{100 * p['share']:>6.1f}%  {p['verdict']}")
+            lines.append(f"  {name:<26}{p['value']:>10.4g}{p['predicted_std']:>11.3g}{_percent(p['relative_std']):>11}"
+                         f"{100 * p['share']:>7.1f}%  {p['verdict']}")
     shown = [f for f in report.findings if f.severity == "error" or (not brief and f.severity == "warning")]
     for f in shown:
         lines.append(f"  {f.severity}: {f.message}" + ("" if brief else f"\n    -> {f.remedy}" if f.remedy else ""))
@@ -172,6 +171,12 @@ def format_report(report: CheckReport, *, brief: bool = False) -> str:
     if report.excite and not brief:
         lines.append(f"  next experiment: {report.excite}")
     return "\n".join(lines)
+
+
+def _percent(ratio: float) -> str:
+    if not np.isfinite(ratio):
+        return "inf"
+    return ">1000%" if ratio >= 10 else f"{100 * ratio:.0f}%" if ratio >= 0.1 else f"{100 * ratio:.2g}%"
 
 
 def prepare_params(model: mujoco.MjModel, logs: Sequence[Log], text: str, config: ConfigFile) -> tuple[ParamSet, np.ndarray | None, float]:
