@@ -43,6 +43,7 @@ class Identifiability:
       groups: parameters the data cannot separate: {"params", "determined" (name -> coefficient of the
         combination the logs determine, in relative units), "determined_std" (relative)}.
       diverged: sources of the logs where a window diverged at the model's values.
+      correlation: (n, n) predicted correlation of the fitted values (0 where a variance is infinite).
     """
 
     names: tuple[str, ...]
@@ -54,6 +55,7 @@ class Identifiability:
     by_log: np.ndarray
     groups: tuple[dict, ...]
     diverged: tuple[str, ...]
+    correlation: np.ndarray
 
     def __post_init__(self):
         n = len(self.names)
@@ -98,7 +100,19 @@ def identifiability(model: mujoco.MjModel, tracks: list[Track], params: ParamSet
     rel = std / scale
     verdict = tuple("identifiable" if r <= IDENTIFIABLE else "weak" if r <= WEAK else "not identifiable" for r in rel)
     return Identifiability(tuple(params.names), values, scale, std, verdict, share, by_log, _groups(params.names, rel_info),
-                           tuple(t.source for t, ok in zip(tracks, good) if not ok))
+                           tuple(t.source for t, ok in zip(tracks, good) if not ok), _correlation(rel_info))
+
+
+def _correlation(info: np.ndarray) -> np.ndarray:
+    """(n, n) correlation of the estimates from the (n, n) information (0 for blind parameters)."""
+    eig, vec = np.linalg.eigh(0.5 * (info + info.T))
+    seen = eig > max(eig[-1], 0.0) * 1e-12
+    cov = (vec[:, seen] / eig[seen]) @ vec[:, seen].T
+    blind = (vec[:, ~seen] ** 2).sum(axis=1) > 1e-6
+    sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
+    corr = np.where(np.outer(~blind, ~blind), cov / np.outer(sd, sd), 0.0)
+    np.fill_diagonal(corr, 1.0)
+    return corr
 
 
 def _per_track(sim: Simulator, values: np.ndarray, tracks: list[Track], horizon: float) -> tuple[np.ndarray, np.ndarray]:

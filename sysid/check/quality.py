@@ -79,7 +79,7 @@ def log_quality(log: Log, model: mujoco.MjModel, params: ParamSet | None = None,
         extreme = (x[1:] == info["max"]) | (x[1:] == info["min"])  # flat at an extreme: clipping, not a frozen sensor
         repeat[:, k] = (np.diff(x) == 0) & (step > 2 * info["quantum"]) & ~extreme
         out += _frozen(src, name, log.time, x, repeat[:, k])
-        out += _clipped(src, name, x, info)
+        out += _clipped(src, name, x, info, np.abs(slope[:, k]) * period)
         joint, _, group = name.rpartition(".")
         moves = np.ptp(smoothed[:, k]) > MOVE_NOISE * info["noise"] + 3 * info["quantum"]
         if group == "pos":
@@ -139,10 +139,14 @@ def _frozen(src: str, name: str, time: np.ndarray, x: np.ndarray, repeat: np.nda
                     "reading), or cut those rows out", src, name)]
 
 
-def _clipped(src: str, name: str, x: np.ndarray, info: dict) -> list[Finding]:
-    """A measured signal that sits at its extreme values in several separate runs: the sensor clips."""
+def _clipped(src: str, name: str, x: np.ndarray, info: dict, change: np.ndarray) -> list[Finding]:
+    """A measured signal that sits at its extreme values in several separate runs, arriving and
+    leaving fast (`change` (N,): expected change per row from the smoothed slope, above 2 quantisation
+    steps at both ends; a quantised signal turning slowly at its extreme is not clipped)."""
     at = (x == info["max"]) | (x == info["min"])
-    runs = [r for r in _runs(at) if r[1] - r[0] >= 3]
+    n = len(x)
+    runs = [(a, b) for a, b in _runs(at) if b - a >= 3
+            and all(change[i] > 2 * info["quantum"] for i in (a - 1, b) if 0 <= i < n)]
     if len(runs) < CLIP_RUNS or at.mean() < 0.01:
         return []
     return [Finding("clipped", "warning", f"{src}: {name} is flat at its extreme values ({info['min']:.4g}, {info['max']:.4g}) in "

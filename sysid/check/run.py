@@ -24,6 +24,7 @@ from sysid.config import ConfigFile
 from sysid.data import Log
 from sysid.errors import UserError
 from sysid.params import ParamSet
+from sysid.uncertainty import CORRELATION_LIMIT
 from sysid.version import __version__
 
 CheckMode = Literal["strict", "summary", "off"]
@@ -43,6 +44,7 @@ class CheckReport:
       groups: parameters the logs cannot separate, with the combination they determine.
       excite: a one-line `sysid excite` command that plans an experiment for the weak parameters, or None.
       horizon: s, the fit window the information was computed for.
+      correlation: {"names": [...], "matrix": (n, n)} predicted correlation of the fitted values, or {}.
     """
 
     passed: bool
@@ -52,12 +54,13 @@ class CheckReport:
     groups: tuple[dict, ...] = ()
     excite: str | None = None
     horizon: float = 0.0
+    correlation: dict = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict:
         """check.json's content."""
         return {"pass": self.passed, "params": self.params, "findings": [f.as_dict() for f in self.findings],
                 "reasons": [f.message for f in self.findings if f.severity == "error"], "groups": list(self.groups),
-                "excite_command": self.excite, "horizon_s": self.horizon, "logs": list(self.logs), "version": __version__}
+                "correlation": self.correlation, "excite_command": self.excite, "horizon_s": self.horizon, "logs": list(self.logs), "version": __version__}
 
 
 def check_logs(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet | None, *, horizon: float,
@@ -82,7 +85,7 @@ def check_logs(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet | No
         findings += found
     table: dict[str, dict] = {}
     groups: tuple[dict, ...] = ()
-    excite = None
+    excite, correlation = None, {}
     if params is not None and len(params):
         ident = identifiability(model, [bind_log(log, model) for log in logs], params, horizon=horizon, prior=prior, nthread=nthread)
         weak = [n for n, v in zip(ident.names, ident.verdict) if v != "identifiable"]
@@ -94,13 +97,16 @@ def check_logs(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet | No
         table = _param_table(ident, params, logs, remedies)
         findings += _identify_findings(ident, remedies, findings)
         groups = ident.groups
+        correlation = {"names": list(ident.names), "matrix": ident.correlation.round(4).tolist()}
     order = {"error": 0, "warning": 1, "info": 2}
     findings = sorted(findings, key=lambda f: order[f.severity])
-    return CheckReport(not any(f.severity == "error" for f in findings), table, tuple(findings), tuple(summaries), groups, excite, horizon)
+    return CheckReport(not any(f.severity == "error" for f in findings), table, tuple(findings), tuple(summaries), groups, excite,
+                       horizon, correlation)
 
 
 def _identify_findings(ident: Identifiability, remedies: dict[str, list[str]], data: list[Finding]) -> list[Finding]:
-    """One finding per weak or unidentifiable parameter and per inseparable group, with remedies."""
+    """One finding per weak or unidentifiable parameter, per inseparable group and per pair of
+    parameters correlated above CORRELATION_LIMIT, with remedies."""
     out = []
     for i, (name, verdict) in enumerate(zip(ident.names, ident.verdict)):
         if verdict == "identifiable":
@@ -118,6 +124,16 @@ def _identify_findings(ident: Identifiability, remedies: dict[str, list[str]], d
                            f"{combo} to +-{100 * g['determined_std']:.2g}%", f"fix all but one of {', '.join(g['params'])} "
                            "(leave them out of --params) or add priors on them (config 'priors'), or record motions that "
                            "excite them differently", params=tuple(g["params"])))
+    grouped = {frozenset(g["params"]) for g in ident.groups}
+    n = len(ident.names)
+    for i, j in zip(*np.triu_indices(n, 1)):
+        c = ident.correlation[i, j]
+        pair = (ident.names[i], ident.names[j])
+        if abs(c) > CORRELATION_LIMIT and not any(set(pair) <= g for g in grouped):
+            out.append(Finding("correlated", "warning", f"{pair[0]} and {pair[1]} are {abs(c):.1%} correlated: the noise "
+                               "alone leaves them well determined, but any model error moves them together",
+                               f"fix or add a prior on one of them, or record motions that excite them differently",
+                               params=pair))
     for source in ident.diverged:
         out.append(Finding("diverged", "warning", f"{source}: a window diverges at the model's values; the information "
                            "there is left out", "check the model's values and the log's units", source))
