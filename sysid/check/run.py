@@ -11,6 +11,7 @@ import fnmatch
 import os
 import pathlib
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -77,6 +78,9 @@ def check_logs(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet | No
     """
     from sysid.track import bind_log
 
+    with warnings.catch_warnings():  # the fit warns about unlogged joints and actuators itself
+        warnings.simplefilter("ignore")
+        tracks = [bind_log(log, model) for log in logs]  # also checks every column names a model element
     delay = float(params.initial[params.delay_index]) if params is not None and params.delay_index is not None else 0.0
     summaries, findings = [], []
     for log in logs:
@@ -87,7 +91,7 @@ def check_logs(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet | No
     groups: tuple[dict, ...] = ()
     excite, correlation = None, {}
     if params is not None and len(params):
-        ident = identifiability(model, [bind_log(log, model) for log in logs], params, horizon=horizon, prior=prior, nthread=nthread)
+        ident = identifiability(model, tracks, params, horizon=horizon, prior=prior, nthread=nthread)
         weak = [n for n, v in zip(ident.names, ident.verdict) if v != "identifiable"]
         if weak:
             duration = max(10.0, float(np.ceil(sum(log.duration for log in logs))))
@@ -181,9 +185,10 @@ def format_report(report: CheckReport, *, brief: bool = False) -> str:
                          f"{100 * p['share']:>7.1f}%  {p['verdict']}")
     shown = [f for f in report.findings if f.severity == "error" or (not brief and f.severity == "warning")]
     for f in shown:
-        lines.append(f"  {f.severity}: {f.message}" + ("" if brief else f"\n    -> {f.remedy}" if f.remedy else ""))
+        lines.append(f"check: {f.severity}: {f.message}" if brief else f"  {f.severity}: {f.message}" + (f"\n    -> {f.remedy}" if f.remedy else ""))
     if brief and counts["warning"]:
-        lines.append(f"  ({counts['warning']} warning(s): run sysid check for the details)")
+        kinds = dict.fromkeys(f.kind.replace("_", " ") for f in report.findings if f.severity == "warning")
+        lines.append(f"check: warnings: {', '.join(kinds)} (run sysid check for the details and remedies)")
     if report.excite and not brief:
         lines.append(f"  next experiment: {report.excite}")
     return "\n".join(lines)
@@ -265,13 +270,13 @@ def fit_check(*, model: mujoco.MjModel, logs: Sequence[Log], params: str | None,
     param_set, prior, horizon = prepare_params(model, logs, use_params, config) if use_params else (None, None, 1.0)
     report = check_logs(model, logs, param_set, horizon=horizon, prior=prior, model_path=model_path, config_path=config_path,
                         nthread=nthread)
-    if progress:
-        for line in format_report(report, brief=True).splitlines():
-            print(f"sysid: {line.strip()}", file=sys.stderr)
     if mode == "strict" and not report.passed:
         errors = [f.message for f in report.findings if f.severity == "error"]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise UserError(f"--check strict: the logs fail the check: {errors[0]}{more}; run sysid check for remedies, or --check summary")
+    if progress:
+        for line in format_report(report, brief=True).splitlines():
+            print(f"sysid: {line}", file=sys.stderr)
     return report.as_dict()
 
 
