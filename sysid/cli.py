@@ -370,10 +370,6 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     val_logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in val_log_paths]
     if trim_idle:
         logs, val_logs = [trim(log) for log in logs], [trim(log) for log in val_logs]
-    from sysid.check import fit_check
-
-    checked = fit_check(model=model, logs=logs, params=params, config=config_file, mode=check, model_path=model_path,
-                        config_path=config_path, actuator=actuator, nthread=config.nthread, progress=progress)
     val_names = list(val_log_paths)
     if val is not None:
         pairs = [split_time(log, val) for log in logs]
@@ -387,12 +383,20 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     for path in [model_path, *log_paths, *val_log_paths, *(p for p in (map_path, config_path, structures_path) if p)]:
         if pathlib.Path(path).resolve() in outputs:
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
+    from sysid.check import fit_check, format_report
+
+    checked = fit_check(model=model, logs=logs, params=params, config=config_file, mode=check, model_path=model_path,
+                        config_path=config_path, actuator=actuator, nthread=config.nthread)
+    pending = [f"sysid: {line}" for line in format_report(checked, brief=True).splitlines()] if checked and progress else []
     base = Structure("command line", params or "", actuator, {})
     current: dict = {}  # the delay estimate and actuator loop of the fit in progress
 
     def fit_one(structure: Structure, train: list, *, quiet: bool, choose=None):
         from sysid.fit import fit
 
+        for line in pending:  # the check's summary, once the inputs have passed every test
+            print(line, file=sys.stderr)
+        pending.clear()
         cfg = dataclasses.replace(config, **structure.run)
         loop = None
         if structure.actuator:
@@ -408,7 +412,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     structures = load_structures(structures_path, base, keys=sorted(RUN_KEYS)) if structures_path else None
     if auto_shrink:
         structures = [c for s in (structures or [base]) for c in shrink_structures(s)]
-    extra: dict = {} if checked is None else {"check": checked}
+    extra: dict = {} if checked is None else {"check": checked.as_dict()}
     chosen, kept = base, {}
     if structures:
         from sysid.heldout import rank_structures

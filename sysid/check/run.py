@@ -257,11 +257,12 @@ def check_files(*, model_path: str, log_paths: Sequence[str], params: str | None
 
 
 def fit_check(*, model: mujoco.MjModel, logs: Sequence[Log], params: str | None, config: ConfigFile, mode: CheckMode,
-              model_path: str, config_path: str | None = None, actuator: str | None = None, nthread: int | None = None,
-              progress: bool = True) -> dict | None:
-    """The check at the start of `sysid fit`: print the brief report (when `progress`), refuse a
-    failing set in "strict" mode (UserError), return check.json's dict for result.json ("check"),
-    None when `mode` is "off". With `--actuator` models only the data quality is checked."""
+              model_path: str, config_path: str | None = None, actuator: str | None = None,
+              nthread: int | None = None) -> CheckReport | None:
+    """The check at the start of `sysid fit`: refuse a failing set in "strict" mode (UserError with
+    one line), else return the report (`sysid fit` prints `format_report(report, brief=True)` and
+    writes `as_dict()` into result.json's "check"); None when `mode` is "off". With `--actuator`
+    models only the data quality is checked."""
     if mode == "off":
         return None
     if mode not in ("strict", "summary"):
@@ -274,10 +275,7 @@ def fit_check(*, model: mujoco.MjModel, logs: Sequence[Log], params: str | None,
         errors = [f.message for f in report.findings if f.severity == "error"]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise UserError(f"--check strict: the logs fail the check: {errors[0]}{more}; run sysid check for remedies, or --check summary")
-    if progress:
-        for line in format_report(report, brief=True).splitlines():
-            print(f"sysid: {line}", file=sys.stderr)
-    return report.as_dict()
+    return report
 
 
 __all__ = ["CheckMode", "CheckReport", "OUTPUT_FILES", "check_files", "check_logs", "fit_check", "format_report", "prepare_params"]
