@@ -61,7 +61,8 @@ class CheckReport:
         """check.json's content."""
         return {"pass": self.passed, "params": self.params, "findings": [f.as_dict() for f in self.findings],
                 "reasons": [f.message for f in self.findings if f.severity == "error"], "groups": list(self.groups),
-                "correlation": self.correlation, "excite_command": self.excite, "horizon_s": self.horizon, "logs": list(self.logs), "version": __version__}
+                "correlation": self.correlation, "excite_command": self.excite, "horizon_s": self.horizon,
+                "logs": list(self.logs), "version": __version__}
 
 
 def check_logs(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet | None, *, horizon: float,
@@ -134,10 +135,9 @@ def _identify_findings(ident: Identifiability, remedies: dict[str, list[str]], d
         c = ident.correlation[i, j]
         pair = (ident.names[i], ident.names[j])
         if abs(c) > CORRELATION_LIMIT and not any(set(pair) <= g for g in grouped):
-            out.append(Finding("correlated", "warning", f"{pair[0]} and {pair[1]} are {abs(c):.1%} correlated: the noise "
-                               "alone leaves them well determined, but any model error moves them together",
-                               f"fix or add a prior on one of them, or record motions that excite them differently",
-                               params=pair))
+            out.append(Finding("correlated", "warning", f"{pair[0]} and {pair[1]} are {abs(c):.1%} correlated: a fit moves "
+                               "them together, so any model error shows up as a trade-off between them",
+                               "fix or add a prior on one of them, or record motions that excite them differently", params=pair))
     for source in ident.diverged:
         out.append(Finding("diverged", "warning", f"{source}: a window diverges at the model's values; the information "
                            "there is left out", "check the model's values and the log's units", source))
@@ -185,7 +185,10 @@ def format_report(report: CheckReport, *, brief: bool = False) -> str:
                          f"{100 * p['share']:>7.1f}%  {p['verdict']}")
     shown = [f for f in report.findings if f.severity == "error" or (not brief and f.severity == "warning")]
     for f in shown:
-        lines.append(f"check: {f.severity}: {f.message}" if brief else f"  {f.severity}: {f.message}" + (f"\n    -> {f.remedy}" if f.remedy else ""))
+        if brief:
+            lines.append(f"check: {f.severity}: {f.message}")
+        else:
+            lines.append(f"  {f.severity}: {f.message}" + (f"\n    -> {f.remedy}" if f.remedy else ""))
     if brief and counts["warning"]:
         kinds = dict.fromkeys(f.kind.replace("_", " ") for f in report.findings if f.severity == "warning")
         lines.append(f"check: warnings: {', '.join(kinds)} (run sysid check for the details and remedies)")
