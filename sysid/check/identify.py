@@ -20,6 +20,7 @@ from sysid.excite.information import fisher, predicted_std
 from sysid.params import ParamSet
 from sysid.sim import Simulator
 from sysid.track import Track
+from sysid.uncertainty import CORRELATION_LIMIT
 
 IDENTIFIABLE = 0.1  # predicted std / scale at or below this: identifiable
 WEAK = 0.5  # above IDENTIFIABLE and at or below this: weak; above: not identifiable
@@ -41,7 +42,8 @@ class Identifiability:
         units) over the trace.
       by_log: (n, P) the fraction of each parameter's information that each log gives.
       groups: parameters the data cannot separate: {"params", "determined" (name -> coefficient of the
-        combination the logs determine, in relative units), "determined_std" (relative)}.
+        best-determined combination, in relative units), "determined_std" (relative), "undetermined" and
+        "undetermined_std" (the combination the logs see least)}.
       diverged: sources of the logs where a window diverged at the model's values.
       correlation: (n, n) predicted correlation of the fitted values (0 where a variance is infinite).
     """
@@ -99,8 +101,9 @@ def identifiability(model: mujoco.MjModel, tracks: list[Track], params: ParamSet
     by_log = log_diag / np.where(log_diag.sum(axis=1, keepdims=True) > 0, log_diag.sum(axis=1, keepdims=True), 1.0)
     rel = std / scale
     verdict = tuple("identifiable" if r <= IDENTIFIABLE else "weak" if r <= WEAK else "not identifiable" for r in rel)
-    return Identifiability(tuple(params.names), values, scale, std, verdict, share, by_log, _groups(params.names, rel_info),
-                           tuple(t.source for t, ok in zip(tracks, good) if not ok), _correlation(rel_info))
+    corr = _correlation(rel_info)
+    return Identifiability(tuple(params.names), values, scale, std, verdict, share, by_log, _groups(params.names, rel_info, corr),
+                           tuple(t.source for t, ok in zip(tracks, good) if not ok), corr)
 
 
 def _correlation(info: np.ndarray) -> np.ndarray:
@@ -126,15 +129,17 @@ def _per_track(sim: Simulator, values: np.ndarray, tracks: list[Track], horizon:
     return info, good
 
 
-def _groups(names: list[str], rel_info: np.ndarray) -> tuple[dict, ...]:
+def _groups(names: list[str], rel_info: np.ndarray, corr: np.ndarray) -> tuple[dict, ...]:
     """Sets of two or more parameters that share a direction of the (n, n) relative information
-    the logs barely see (predicted relative std above WEAK), with the combination they do see."""
+    the logs barely see (predicted relative std above WEAK), joined by the parameters correlated
+    above CORRELATION_LIMIT with a member, with the combination they do see."""
     eig, vec = np.linalg.eigh(0.5 * (rel_info + rel_info.T))
     found: list[set[int]] = []
     for k in np.flatnonzero(~(eig > WEAK ** -2)):
         members = set(np.flatnonzero(np.abs(vec[:, k]) > MEMBER).tolist())
         if len(members) < 2:
             continue
+        members |= set(np.flatnonzero((np.abs(corr[sorted(members)]) > CORRELATION_LIMIT).any(axis=0)).tolist())
         for g in [g for g in found if g & members]:
             members |= g
             found.remove(g)
@@ -148,9 +153,11 @@ def _groups(names: list[str], rel_info: np.ndarray) -> tuple[dict, ...]:
             cross = rel_info[np.ix_(g, rest)]
             block = block - cross @ np.linalg.pinv(rel_info[np.ix_(rest, rest)]) @ cross.T
         w, v = np.linalg.eigh(0.5 * (block + block.T))
-        top = v[:, -1] * np.sign(v[np.argmax(np.abs(v[:, -1])), -1])
+        top, low = (v[:, k] * np.sign(v[np.argmax(np.abs(v[:, k])), k]) for k in (-1, 0))
         out.append({"params": [names[i] for i in g], "determined": {names[i]: float(c) for i, c in zip(g, top)},
-                    "determined_std": float(1 / np.sqrt(w[-1])) if w[-1] > 0 else float("inf")})
+                    "determined_std": float(1 / np.sqrt(w[-1])) if w[-1] > 0 else float("inf"),
+                    "undetermined": {names[i]: float(c) for i, c in zip(g, low)},
+                    "undetermined_std": float(1 / np.sqrt(w[0])) if w[0] > 0 else float("inf")})
     return tuple(out)
 
 

@@ -123,10 +123,15 @@ def _identify_findings(ident: Identifiability, remedies: dict[str, list[str]], d
                            "error" if verdict == "not identifiable" else "warning",
                            f"{name} is {verdict}: {seen}" + (f" ({', '.join(dict.fromkeys(because))})" if because else ""),
                            "; ".join(remedies[name]), params=(name,)))
+    def combo(weights: dict[str, float]) -> str:
+        text = " ".join(f"{'-' if c < 0 else '+'} {abs(c):.2f} {n}/{ident.scale[ident.names.index(n)]:.3g}" for n, c in weights.items())
+        return text[2:] if text.startswith("+ ") else "-" + text[2:]
+
     for g in ident.groups:
-        combo = " + ".join(f"{c:.2f} {n}/{ident.scale[ident.names.index(n)]:.3g}" for n, c in g["determined"].items())
-        out.append(Finding("trade_off", "warning", f"the logs cannot separate {', '.join(g['params'])}; they determine "
-                           f"{combo} to +-{100 * g['determined_std']:.2g}%", f"fix all but one of {', '.join(g['params'])} "
+        out.append(Finding("trade_off", "warning", f"the logs cannot separate {', '.join(g['params'])}: the combination "
+                           f"{combo(g['undetermined'])} has a predicted std of {_percent(g['undetermined_std'])}, while "
+                           f"{combo(g['determined'])} has {_percent(g['determined_std'])}",
+                           f"fix all but one of {', '.join(g['params'])} "
                            "(leave them out of --params) or add priors on them (config 'priors'), or record motions that "
                            "excite them differently", params=tuple(g["params"])))
     grouped = {frozenset(g["params"]) for g in ident.groups}
