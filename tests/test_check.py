@@ -344,3 +344,15 @@ def test_summary_reports_rate_jitter_and_noise(clean):
     assert summary["signals"]["hinge.pos"]["noise"] == pytest.approx(1e-3, rel=0.15)
     assert summary["signals"]["hinge.vel"]["noise"] == pytest.approx(1e-2, rel=0.15)
     assert summary["signals"]["hinge.pos"]["quantum"] == 0.0
+
+
+def test_check_without_params_checks_the_data_only(tmp_path, pendulum_path, clean):
+    model, log = clean
+    write_csv(_edit(log, ctrl={"motor": np.full(len(log.time), 0.5)}), tmp_path / "run.csv")
+    assert main(["check", "--model", str(pendulum_path), "--log", str(tmp_path / "run.csv"), "--out", str(tmp_path / "c"),
+                 "--quiet"]) == 0
+    report = json.loads((tmp_path / "c" / "check.json").read_text())
+    assert report["pass"] is True and report["params"] == {}
+    assert [f["kind"] for f in report["findings"]] == ["command_never_changes"]
+    assert report["logs"][0]["rate_hz"] == pytest.approx(500.0)
+    assert {f.name for f in (tmp_path / "c").iterdir()} == {"check.json", "data_1.png"}
