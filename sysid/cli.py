@@ -147,6 +147,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="robust loss against outliers in the logs (default: config, else linear least squares)")
     fit.add_argument("--trust-code", action="store_true", help="let net:FOLDER load a TorchScript-only network (loading "
                      "TorchScript runs its code: only for files you trust)")
+    fit.add_argument("--check", choices=["strict", "summary", "off"], default="summary", help="check the logs first (sysid check): "
+                     "summary prints its verdict, strict refuses logs that fail it, off skips it (default summary)")
     fit.add_argument("--out", required=True, help="output folder")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     fit.set_defaults(run=_run_fit)
@@ -160,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_actuator(sub)
     _add_residual(sub)
     _add_excite(sub)
+    _add_check(sub)
     return parser
 
 
@@ -347,13 +350,42 @@ def _run_excite(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_check(sub) -> None:
+    check = sub.add_parser("check", help="judge logs before fitting: data quality, identifiability, what to record",
+                           description="Score the logs' data quality and what they can identify of the parameters at the "
+                                       "model's values (no fit); writes check.json, std.png and data_K.png into --out. "
+                                       "Exit code 1 when the check fails.")
+    check.add_argument("--model", required=True, help="MJCF model at the values to judge (e.g. the nominal model)")
+    check.add_argument("--log", action="append", required=True, help="a log file (repeatable)")
+    check.add_argument("--params", help="comma-separated KIND[@TARGET], as for sysid fit (none: data quality only)")
+    check.add_argument("--map", help="YAML map from the log's columns to sysid's schema (rename, scale)")
+    check.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot"], help="log format (default: by extension)")
+    check.add_argument("--episode", type=int, help="episode of a LeRobot dataset (default 0)")
+    check.add_argument("--config", help="the fit's YAML config: parameter bounds and initial values, horizons, priors")
+    check.add_argument("--threads", type=int, help="rollout threads (default: all usable cores)")
+    check.add_argument("--out", required=True, help="output folder")
+    check.add_argument("--quiet", action="store_true", help="no report on stdout")
+    check.set_defaults(run=_run_check)
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from sysid.check import check_files, format_report
+
+    report = check_files(model_path=args.model, log_paths=args.log, params=args.params, out=args.out, map_path=args.map,
+                         config_path=args.config, log_format=args.format, episode=args.episode, nthread=args.threads)
+    if not args.quiet:
+        print(format_report(report))
+        print(f"wrote {os.path.join(args.out, 'check.json')}" + (", std.png" if report.params else "") + ", data_*.png")
+    return 0 if report.passed else 1
+
+
 def _run_fit(args: argparse.Namespace) -> int:
     summary = fit_files(
         model_path=args.model, log_paths=args.log, params=args.params, map_path=args.map, config_path=args.config,
         optimizer=args.optimizer, seed=args.seed, starts=args.starts, nthread=args.threads, out=args.out, progress=not args.quiet,
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
         actuator=args.actuator, cv=args.cv, horizons=args.horizons, shrink=args.shrink, structures_path=args.structures,
-        trust_code=args.trust_code, loss=args.loss,
+        trust_code=args.trust_code, loss=args.loss, check=args.check,
     )
     if summary.get("interrupted"):
         return 128 + _SIGNAL[0]  # fit_files said so in one line
@@ -369,7 +401,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
               episode: int | str | None = None, actuator: str | None = None, cv: int | None = None, horizons: str | None = None,
               shrink: str | float | None = None, structures_path: str | None = None, trust_code: bool = False,
-              loss: str | None = None) -> dict:
+              loss: str | None = None, check: str = "summary") -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
 
     `val` keeps the last fraction of each log for validation, `val_log_paths` are validation-only
@@ -378,6 +410,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     of candidate structures; both choose by held-out error (`sysid.heldout`), recorded in
     `structures`. `trim_idle` drops each log's idle start and end. The delay estimated from the logs
     is reported (`delay_estimate`) and starts a fitted `delay` unless the config sets its initial value.
+    `check` ("strict", "summary", "off") runs `sysid check` on the training logs first (`sysid.check.fit_check`).
     """
     from sysid.config import RUN_KEYS, load_config
     from sysid.data import load_log
@@ -429,12 +462,20 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     for path in [model_path, *(p for _, p, _ in named + val_named), *(p for p in (map_path, config_path, structures_path) if p)]:
         if pathlib.Path(path).resolve() in outputs:
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
+    from sysid.check import fit_check, format_report
+
+    checked = fit_check(model=model, logs=logs, params=params, config=config_file, mode=check, model_path=model_path,
+                        config_path=config_path, actuator=actuator, nthread=config.nthread) if params or actuator else None
+    pending = [f"sysid: {line}" for line in format_report(checked, brief=True).splitlines()] if checked and progress else []
     base = Structure("command line", params or "", actuator, {})
     current: dict = {}  # the delay estimate and actuator loop of the fit in progress
 
     def fit_one(structure: Structure, train: list, *, quiet: bool, choose=None):
         from sysid.fit import fit
 
+        for line in pending:  # the check's summary, once the inputs have passed every test
+            print(line, file=sys.stderr)
+        pending.clear()
         cfg = dataclasses.replace(config, **structure.run)
         loop = None
         if structure.actuator:
@@ -450,7 +491,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     structures = load_structures(structures_path, base, keys=sorted(RUN_KEYS)) if structures_path else None
     if auto_shrink:
         structures = [c for s in (structures or [base]) for c in shrink_structures(s)]
-    extra: dict = {}
+    extra: dict = {} if checked is None else {"check": checked.as_dict()}
     chosen, kept = base, {}
     if structures:
         from sysid.heldout import rank_structures
