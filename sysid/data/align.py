@@ -39,7 +39,8 @@ def hold(time: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
       (M,) values; a query before the first sample gets the first sample (the robot was holding it).
     """
     # A hair of tolerance so that a command stamped a rounding error after a row still counts for it.
-    tol = 1e-9 * max(1.0, float(np.max(np.abs(time))))
+    # Relative to the span, plus float rounding at the times' magnitude (epoch times are ~1e9 s).
+    tol = 1e-9 * max(1.0, float(time[-1] - time[0])) + 8 * float(np.spacing(np.max(np.abs(time))))
     index = np.searchsorted(time, np.asarray(at) + tol, side="right") - 1
     return np.asarray(values)[np.clip(index, 0, len(time) - 1)]
 
