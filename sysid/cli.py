@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--params", help="comma-separated KIND[@TARGET], e.g. friction,mass@upper,damping@* (required unless "
                      "--structures gives every candidate's)")
     fit.add_argument("--map", help="YAML map from the log's columns to sysid's schema (rename, scale)")
-    fit.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot"], help="log format (default: by extension; a folder is a LeRobot dataset)")
+    fit.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot", "servo-json"], help="log format (default: by extension; a folder is a LeRobot dataset)")
     fit.add_argument("--episode", type=int, help="episode of a LeRobot dataset (default 0)")
     fit.add_argument("--config", help="YAML fit config: parameter bounds, horizons, optimizer options")
     fit.add_argument("--optimizer", help="cmaes, lsq, bayes, mjx, names joined by '+' (cmaes+lsq), or auto (default: config, else cmaes+lsq)")
@@ -106,7 +106,7 @@ def _add_eval(sub) -> None:
                                                               "actuator models (repeatable)")
     ev.add_argument("--log", action="append", required=True, help="a log file (repeatable)")
     ev.add_argument("--map", help="YAML map from the log's columns to sysid's schema (rename, scale)")
-    ev.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot"], help="log format (default: by extension)")
+    ev.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot", "servo-json"], help="log format (default: by extension)")
     ev.add_argument("--episode", type=int, help="episode of a LeRobot dataset (default 0)")
     ev.add_argument("--horizons", default="0.5,1,open", help="prediction horizons: seconds or 'open' (default 0.5,1,open)")
     ev.add_argument("--reference", help="the label the other models are compared with (default: the first --model, else --fit)")

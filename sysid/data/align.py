@@ -77,7 +77,7 @@ def merge(log: Log, other: Log) -> Log:
         resampled = {k: interpolate(other.time, v, log.time) for k, v in getattr(other, group).items()}
         groups[group] = {**getattr(log, group), **resampled}
     groups["ctrl"] = {**log.ctrl, **{k: hold(other.time, v, log.time) for k, v in other.ctrl.items()}}
-    return Log(log.source, log.time, groups["pos"], groups["vel"], groups["effort"], groups["ctrl"])
+    return Log(log.source, log.time, groups["pos"], groups["vel"], groups["effort"], groups["ctrl"], log.meta)
 
 
 def load_with_companions(
