@@ -312,6 +312,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     from sysid.config import RUN_KEYS, load_config
     from sysid.data import load_log
     from sysid.data.align import split_time, trim_idle as trim
+    from sysid.data.meta import resolve_meta
     from sysid.export import write_outputs
     from sysid.fit import FitConfig
     from sysid.heldout import Structure, load_structures, make_folds, shrink_structures
@@ -334,6 +335,8 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     model = load_model(model_path)
     logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in log_paths]
     val_logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in val_log_paths]
+    logs, val_logs, repairs = _repair_logs(logs, val_logs, config_file.repair, say=progress)
+    config = dataclasses.replace(config, actuators=resolve_meta(config.actuators, [*logs, *val_logs]))
     if trim_idle:
         logs, val_logs = [trim(log) for log in logs], [trim(log) for log in val_logs]
     val_names = list(val_log_paths)
@@ -364,7 +367,15 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         param_set = _parse_structure_params(structure, model, config_file.params, loop, strict=structure is base)
         current["extra"], param_set = _delay_estimate(model, train, param_set, config_file.params)
         current["loop"] = loop
-        return fit(model, train, param_set, cfg, progress=progress and not quiet, loop=loop, choose=choose, quiet=quiet), loop
+        result = fit(model, train, param_set, cfg, progress=progress and not quiet, loop=loop, choose=choose, quiet=True)
+        if not quiet:  # the final fit: default bounds it ended at are widened (`sysid.bounds`), then warnings
+            from sysid.bounds import adapt_bounds
+
+            refit = lambda ps: fit(model, train, ps, cfg, progress=False, loop=loop, choose=choose, quiet=True)  # noqa: E731
+            result, current["bounds"] = adapt_bounds(result, refit, config_file.params, model=model, say=say)
+            for message in result.warnings:
+                warnings.warn(message)
+        return result, loop
 
     say = (lambda text: print(f"sysid: {text}", file=sys.stderr)) if progress else None
     structures = load_structures(structures_path, base, keys=sorted(RUN_KEYS)) if structures_path else None
@@ -399,6 +410,10 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     else:
         result, loop = fit_one(chosen, logs, quiet=False, choose=choose)
     extra.update(current.get("extra", {}))
+    extra["repairs"] = repairs
+    if "bounds" in current:
+        extra["bounds_widened"] = list(current["bounds"].widened)
+        extra["at_user_bound"] = list(current["bounds"].at_user_bound)
     if val_logs:
         from sysid.validate import validation_report
 
@@ -422,6 +437,20 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     if result.interrupted:
         print("sysid: interrupted: wrote the best result so far", file=sys.stderr)
     return summary
+
+
+def _repair_logs(logs: list, val_logs: list, rules, *, say: bool) -> tuple[list, list, list[dict]]:
+    """The logs with their defects repaired by the config's `repair:` rules (`sysid.data.repair`),
+    and every finding for result.json's `repairs`, each printed."""
+    from sysid.data.repair import parse_rules, repair_logs
+
+    rules = parse_rules(rules)
+    logs, found = repair_logs(logs, rules)
+    val_logs, found_val = repair_logs(val_logs, rules)
+    for finding in [*found, *found_val]:
+        if say and finding.action != "none":  # unrepaired ones are warnings already
+            print(f"sysid: repair: {finding.line()}", file=sys.stderr)
+    return logs, val_logs, [f.to_json() for f in [*found, *found_val]]
 
 
 def _parse_structure_params(structure, model, overrides: dict, loop, *, strict: bool):

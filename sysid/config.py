@@ -15,6 +15,7 @@ Example:
     refine_states: true
     seed: 0
     starts: 1                     # independent fits from seeds seed, seed + 1, ...; the lowest loss is kept
+    repair: {stale: interpolate, glitch: interpolate, wrap: unwrap}   # log defects (sysid.data.repair)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class ConfigFile:
 
     params: dict[str, dict[str, Any]]
     run: dict[str, Any]
+    repair: Any = None  # the `repair:` rules for the logs (`sysid.data.repair.parse_rules`)
 
 
 def read_yaml(path: str | os.PathLike) -> Any:
@@ -61,13 +63,13 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
         return ConfigFile({}, {})
     if not isinstance(raw, dict):
         raise UserError(f"{path}: the config must be a mapping of keys to values, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - RUN_KEYS - {"params"})
+    unknown = sorted(set(raw) - RUN_KEYS - {"params", "repair"})
     if unknown:
-        raise UserError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: params, {', '.join(sorted(RUN_KEYS))}")
+        raise UserError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: params, repair, {', '.join(sorted(RUN_KEYS))}")
     params = raw.get("params") or {}
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
         raise UserError(f"{path}: 'params' must map parameter names or globs to {{initial, lower, upper}}")
-    run = {k: v for k, v in raw.items() if k != "params"}
+    run = {k: v for k, v in raw.items() if k not in ("params", "repair")}
     if "horizons" in run:
         try:
             run["horizons"] = tuple(float(h) for h in run["horizons"])
@@ -77,4 +79,4 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
         if key in run and run[key] is not None and not isinstance(run[key], kind):
             expected = "a number" if isinstance(kind, tuple) else kind.__name__
             raise UserError(f"{path}: '{key}' must be {expected}, got {str(run[key])[:40]!r}")
-    return ConfigFile(params, run)
+    return ConfigFile(params, run, raw.get("repair"))
