@@ -69,7 +69,7 @@ def load_servo_json(path: str | os.PathLike, *, column_map: ColumnMap | None = N
     columns = _columns(source, samples)
     for key, value in header.items():  # numeric header fields: constant columns
         if key not in columns and isinstance(value, (int, float)) and not isinstance(value, bool):
-            columns[key] = np.full(len(samples), float(value))
+            columns[key] = np.full(len(next(iter(columns.values()))), float(value))
     names = list(columns)
     default = column_map is None
     names, column_map, raw = expand_lists(source, names, column_map or BAM_MAP, lambda c: _matrix(source, c, columns))
