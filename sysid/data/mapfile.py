@@ -21,6 +21,14 @@ Two optional keys:
 
     pendulum.pos: {column: position}
     motor.ctrl: {file: ${log_dir}/data_desired.csv, column: torque}
+
+Three more (docs/logs-round-two.md):
+
+* `index: k` reads element k (0 first) of a column whose cells are lists: `"[0.1, 0.2]"` in a
+  CSV, a Parquet list column (`sysid.data.listcells`).
+* `unit: s|ms|us|ns` on the `time` entry: the time column's unit (multiplied into `scale`).
+* `time_column: NAME` on a `file:` entry: that file's own time column, when it is named
+  differently from the log's (same unit).
 """
 
 from __future__ import annotations

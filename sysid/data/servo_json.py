@@ -67,10 +67,12 @@ def load_servo_json(path: str | os.PathLike, *, column_map: ColumnMap | None = N
     doc = _read(source)
     header, samples = _split(source, doc)
     columns = _columns(source, samples)
+    wanted = {e.column for e in (column_map or BAM_MAP).entries}
+    names = list(columns)  # sample fields, then the header fields the map reads (no warning about the others)
     for key, value in header.items():  # numeric header fields: constant columns
-        if key not in columns and isinstance(value, (int, float)) and not isinstance(value, bool):
-            columns[key] = np.full(len(next(iter(columns.values()))), float(value))
-    names = list(columns)
+        if key not in columns and key in wanted and isinstance(value, (int, float)) and not isinstance(value, bool):
+            columns[key] = np.full(len(columns[names[0]]), float(value))
+            names.append(key)
     default = column_map is None
     names, column_map, raw = expand_lists(source, names, column_map or BAM_MAP, lambda c: _matrix(source, c, columns))
     with warnings.catch_warnings():
@@ -85,15 +87,6 @@ def load_servo_json(path: str | os.PathLike, *, column_map: ColumnMap | None = N
     log = build_log(source, plan, raw)
     meta = {k: v for k, v in header.items() if isinstance(v, (int, float, str, bool))}
     return dataclasses.replace(log, meta=meta)
-
-
-def looks_like_servo_json(path: str | os.PathLike) -> bool:
-    """True when the file starts like a JSON object or list (the `.json` extension's loader checks the rest)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(64).lstrip()[:1] in ("{", "[")
-    except OSError:
-        return False
 
 
 def _read(source: str) -> object:
