@@ -120,6 +120,14 @@ def test_repair_report_names_every_damaged_row_and_none_in_a_clean_log(clean):
     assert repair_log(clean, REPAIR_ALL) == (clean, [])
 
 
+def test_a_quantized_encoder_moving_slowly_or_at_rest_is_not_stale():
+    time = np.arange(3000) * 0.002
+    count = 2 * np.pi / 4096
+    angle = np.round(0.3 * np.sin(0.5 * time) * (time > 2) / count) * count  # at rest, then 1 count every few rows
+    log = Log("encoder.csv", time, {"a": angle}, {}, {}, {"m": np.sin(time)})
+    assert repair_log(log, REPAIR_ALL) == (log, [])
+
+
 def test_wraps_are_unwrapped_and_reported(clean):
     angle = clean.pos["hinge"] + 3.0  # crosses pi
     wrapped = (angle + np.pi) % (2 * np.pi) - np.pi

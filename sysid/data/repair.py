@@ -4,10 +4,11 @@ Three defects bias a fit unless removed:
 
 * stale rows: the logger wrote an unrefreshed state again, so every state signal (positions,
   velocities, efforts) of a row equals the row before, while the robot moves (the next fresh
-  sample jumps by more than 1.5x the signal's typical step) or while a signal that is not
-  quantized (its smallest step is under 1% of its typical step, as for any noisy measurement)
-  holds a value other than 0, which a real measurement never repeats exactly. A robot at rest,
-  or an encoder stepping one count at a time, is not stale.
+  position jumps by more than 1.5x its typical step and more than 3 of its smallest steps, i.e.
+  encoder counts) or while a signal that is not quantized (its smallest step is under 1% of its
+  typical step, as for any noisy measurement) holds a value other than 0, which a real
+  measurement never repeats exactly. A robot at rest, or an encoder moving a count or two at a
+  time, is not stale.
 * glitches: one sample of a position far from both neighbours (by more than `glitch_threshold`,
   default 0.5 rad or m) while the neighbours agree (within half that distance), e.g. a servo
   reading -pi for one sample. The first and last rows are not tested.
@@ -38,7 +39,8 @@ import numpy as np
 from sysid.data.log import Log
 from sysid.errors import UserError
 
-STALE_JUMP = 1.5  # a run of repeated states is stale when the next fresh step exceeds this x the typical step
+STALE_JUMP = 1.5  # a run of repeated states is stale when the next fresh position step exceeds this x the typical step
+STALE_COUNTS = 3  # ... and this many of its smallest steps (encoder counts, for a quantized position)
 CONTINUOUS = 0.01  # a signal whose smallest nonzero step is below this x its median step is not quantized
 WRAP_TOLERANCE = np.pi / 2  # rad: a jump within this of 2 pi k (k != 0) is a wrap
 
@@ -185,6 +187,8 @@ def stale_rows(log: Log) -> np.ndarray:
     typical = np.array([np.median(s[s > 0]) if np.any(s > 0) else np.inf for s in steps.T])  # (m,)
     smallest = np.array([np.min(s[s > 0]) if np.any(s > 0) else np.inf for s in steps.T])
     continuous = smallest < CONTINUOUS * typical  # (m,) not quantized: an exact repeat of a nonzero value is stale
+    # A move across the run: a position jumping by more than 1.5 typical steps and more than 3 counts.
+    moved = np.where(np.arange(len(typical)) < len(log.pos), np.maximum(STALE_JUMP * typical, STALE_COUNTS * smallest), np.inf)
     rows = []
     i = 1
     while i < n:
@@ -194,7 +198,7 @@ def stale_rows(log: Log) -> np.ndarray:
         start = i
         while i < n and same[i]:
             i += 1
-        jumps = i < n and np.any(np.abs(matrix[i] - matrix[start - 1]) > STALE_JUMP * typical)
+        jumps = i < n and np.any(np.abs(matrix[i] - matrix[start - 1]) > moved)
         if jumps or np.any(continuous & (matrix[start - 1] != 0)):
             rows.extend(range(start, i))
     return np.asarray(rows, dtype=int)
