@@ -123,7 +123,7 @@ def test_repair_report_names_every_damaged_row_and_none_in_a_clean_log(clean):
 def test_a_quantized_encoder_moving_slowly_or_at_rest_is_not_stale():
     time = np.arange(3000) * 0.002
     count = 2 * np.pi / 4096
-    angle = np.round(0.3 * np.sin(0.5 * time) * (time > 2) / count) * count  # at rest, then 1 count every few rows
+    angle = np.round(0.3 * (1 - np.cos(0.5 * np.maximum(time - 2, 0))) / count) * count  # at rest, then a count every few rows
     log = Log("encoder.csv", time, {"a": angle}, {}, {}, {"m": np.sin(time)})
     assert repair_log(log, REPAIR_ALL) == (log, [])
 
