@@ -13,7 +13,9 @@ from sysid.data.lerobot import VectorMap, load_lerobot, load_vector_map
 from sysid.data.log import Log
 from sysid.data.mapfile import ColumnMap, load_column_map
 from sysid.data.mcap import TopicMap, load_mcap, load_topic_map, zero_order_hold
+from sysid.data.meta import resolve_meta
 from sysid.data.parquet import load_parquet
+from sysid.data.repair import Finding, RepairRules, repair_log, repair_logs
 from sysid.data.servo_json import load_servo_json
 from sysid.errors import UserError
 
@@ -21,7 +23,9 @@ __all__ = [
     "FORMATS",
     "LOADERS",
     "ColumnMap",
+    "Finding",
     "Log",
+    "RepairRules",
     "TopicMap",
     "VectorMap",
     "load_column_map",
@@ -34,6 +38,9 @@ __all__ = [
     "load_topic_map",
     "load_vector_map",
     "noise_std",
+    "repair_log",
+    "repair_logs",
+    "resolve_meta",
     "smooth",
     "velocity",
     "zero_order_hold",
