@@ -346,6 +346,13 @@ def test_list_cell_errors(tmp_path, cells, index, message):
         load_log(tmp_path / "log.csv", map_path=tmp_path / "map.yaml")
 
 
+def test_list_column_read_without_index_names_the_cell(tmp_path):
+    (tmp_path / "log.csv").write_text('t,q\n0,"[1, 2]"\n1,"[3, 4]"\n')
+    (tmp_path / "map.yaml").write_text("time: {column: t}\na.pos: {column: q, index: 0}\nb.pos: {column: q}\n")
+    with pytest.raises(UserError, match=r"column 'q' \(mapped to b.pos\), row 1: '\[1, 2\]' is not a number"):
+        load_log(tmp_path / "log.csv", map_path=tmp_path / "map.yaml")
+
+
 @pytest.mark.parametrize("doc, message", [
     ({"kp": 1, "entries": []}, "the list of samples is empty"),
     ({"kp": 1}, "no list of samples"),

@@ -96,7 +96,8 @@ def expand_lists(source: str, header: list[str], column_map: ColumnMap,
         name = virtual_name(entry.column, entry.index)
         raw[name] = np.ascontiguousarray(matrix[:, entry.index])
         entries.append(dataclasses.replace(entry, column=name, index=None))
-    header = [h for h in header if h not in matrices] + list(raw)
+    scalar = {e.column for e in column_map.entries if e.index is None}  # a list column read without index: its own error
+    header = [h for h in header if h not in matrices or h in scalar] + list(raw)
     return header, ColumnMap(column_map.source, tuple(entries)), raw
 
 
