@@ -67,6 +67,8 @@ def adapt_bounds(result: FitResult, refit: Callable[[ParamSet], FitResult], over
                  model: Any = None, say: Callable[[str], None] | None = None) -> tuple[FitResult, BoundCheck]:
     """Refits while parameters end at default bounds that can still move; returns the last fit.
 
+    The returned fit's evaluations, steps and times add up every search.
+
     Args:
       result: the fit with the default (or configured) bounds.
       refit: fits again with another ParamSet (same logs, config and actuator models).
@@ -77,14 +79,18 @@ def adapt_bounds(result: FitResult, refit: Callable[[ParamSet], FitResult], over
     widened: list[dict] = []
     for round_ in range(1, MAX_ROUNDS + 1):
         params, moves = _widen(result, overrides, round_)
-        if not moves:
+        if not moves or result.interrupted:
             break
         widened.extend(moves)
         if say is not None:
             for m in moves:
                 say(f"bounds: {m['name']} ended at its default {m['side']} bound {m['from']:.4g}; "
                     f"searching again with it at {m['to']:.4g} (round {round_})")
-        result = refit(ParamSet(params, model=model))
+        again = refit(ParamSet(params, model=model))
+        result = dataclasses.replace(  # the costs of every search add up
+            again, evaluations=result.evaluations + again.evaluations, sim_steps=result.sim_steps + again.sim_steps,
+            wall_time_s=result.wall_time_s + again.wall_time_s, rollout_time_s=result.rollout_time_s + again.rollout_time_s,
+            rollout_calls=[*result.rollout_calls, *again.rollout_calls], gradient_steps=result.gradient_steps + again.gradient_steps)
     stuck = tuple(_stuck(result, overrides))
     if say is not None:
         for s in stuck:

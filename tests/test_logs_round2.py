@@ -315,6 +315,18 @@ def test_user_bound_is_kept_and_named_with_a_suggestion(arm_files, capsys):
     assert "sysid: bounds: kp@shoulder_servo is at its lower bound 80 (set in the config): if a lower value is physical" in err
 
 
+def test_a_widened_bound_stops_at_the_physical_limit_of_its_kind():
+    from sysid.bounds import PHYSICAL_LIMITS, _moved
+    from sysid.params import Param
+
+    delay = Param("delay", "delay", "", 0, 0.01, 0.0, 0.1, "log")
+    assert _moved(delay, "upper") == PHYSICAL_LIMITS["delay"][1] == 0.5
+    kp = Param("kp@a", "kp", "a", 0, 40.0, 4.0, 400.0, "log")
+    assert (_moved(kp, "lower"), _moved(kp, "upper")) == (0.4, 4000.0)
+    com = Param("com@b.x", "com", "b", 0, 0.1, 0.0, 0.2, "linear")
+    assert np.isclose(_moved(com, "lower"), -0.9) and np.isclose(_moved(com, "upper"), 1.1)
+
+
 # --- user errors: one line naming the file and entry ---------------------------------------------------
 
 
