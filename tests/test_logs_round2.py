@@ -241,6 +241,26 @@ def test_per_log_settings_match_by_header_not_file_name(clean, tmp_path):
         resolve_meta({"dcmotor@motor": {"per_log": {"*": {"gain": {"meta": "kp_fw"}}}}}, logs)
 
 
+def test_fit_with_settings_from_each_json_header_equals_settings_by_file_name(clean, tmp_path, capsys):
+    (tmp_path / "servo.xml").write_text(SERVO_XML)
+    _bam_json(clean.slice(0, 400), tmp_path / "a.json", kp=1)
+    _bam_json(clean.slice(0, 400), tmp_path / "b.json", kp=3)
+    (tmp_path / "map.yaml").write_text(SERVO_MAP)
+    run = ("horizons: [0.1, 0.2]\nmax_windows: 4\noptimizer: lsq\nactuators:\n  pd@motor:\n    pd_kp: 2.0\n    fit: [pd_kd]\n"
+           "    enable: enable\n    per_log:\n")
+    (tmp_path / "meta.yaml").write_text(run + '      "*": {gain: {meta: kp}}\n')
+    (tmp_path / "names.yaml").write_text(run + '      "*a.json": {gain: 1}\n      "*b.json": {gain: 3}\n')
+    (tmp_path / "same.yaml").write_text(run + '      "*": {gain: 1}\n')
+    results = []
+    for config in ("meta", "names", "same"):
+        code = main(["fit", "--model", str(tmp_path / "servo.xml"), "--log", str(tmp_path / "a.json"), "--log", str(tmp_path / "b.json"),
+                     "--map", str(tmp_path / "map.yaml"), "--actuator", "pd@motor", "--params", "damping", "--config",
+                     str(tmp_path / f"{config}.yaml"), "--out", str(tmp_path / config)])
+        assert code == 0, capsys.readouterr().err
+        results.append(json.loads((tmp_path / config / "result.json").read_text())["params"])
+    assert results[0] == results[1] and results[0] != results[2]  # the gains matter, and come from the headers
+
+
 # --- bounds that adapt ------------------------------------------------------------------------------
 
 ARM_XML = """<mujoco model="arm2">
