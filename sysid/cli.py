@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--params", help="comma-separated KIND[@TARGET], e.g. friction,mass@upper,damping@* (required unless "
                      "--structures gives every candidate's)")
     fit.add_argument("--map", help="YAML map from the log's columns to sysid's schema (rename, scale)")
-    fit.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot"], help="log format (default: by extension; a folder is a LeRobot dataset)")
+    fit.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot", "servo-json"], help="log format (default: by extension; a folder is a LeRobot dataset)")
     fit.add_argument("--episode", help="episodes of a LeRobot dataset: N, a range 0-49, a list 0-9,20, or all (default 0); "
                      "each is its own log")
     fit.add_argument("--config", help="YAML fit config: parameter bounds, horizons, optimizer options")
@@ -175,7 +175,7 @@ def _add_eval(sub) -> None:
                                                               "actuator models (repeatable)")
     ev.add_argument("--log", action="append", required=True, help="a log file (repeatable)")
     ev.add_argument("--map", help="YAML map from the log's columns to sysid's schema (rename, scale)")
-    ev.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot"], help="log format (default: by extension)")
+    ev.add_argument("--format", choices=["csv", "parquet", "mcap", "lerobot", "servo-json"], help="log format (default: by extension)")
     ev.add_argument("--episode", type=int, help="episode of a LeRobot dataset (default 0)")
     ev.add_argument("--horizons", default="0.5,1,open", help="prediction horizons: seconds or 'open' (default 0.5,1,open)")
     ev.add_argument("--reference", help="the label the other models are compared with (default: the first --model, else --fit)")
@@ -416,6 +416,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     from sysid.data import load_log
     from sysid.data.align import split_time, trim_idle as trim
     from sysid.data.episodes import expand_logs, parse_episodes
+    from sysid.data.meta import resolve_meta
     from sysid.export import write_outputs
     from sysid.fit import FitConfig
     from sysid.heldout import Structure, load_structures, make_folds, shrink_structures
@@ -447,6 +448,8 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     logs = [_renamed(load_log(path, map_path=map_path, format=log_format, episode=k), name) for name, path, k in named]
     val_logs = [_renamed(load_log(path, map_path=map_path, format=log_format, episode=k), name) for name, path, k in val_named]
     log_names = [name for name, _, _ in named]
+    logs, val_logs, repairs = _repair_logs(logs, val_logs, config_file.repair, say=progress)
+    config = dataclasses.replace(config, actuators=resolve_meta(config.actuators, [*logs, *val_logs]))
     if trim_idle:
         logs, val_logs = [trim(log) for log in logs], [trim(log) for log in val_logs]
     val_names = [name for name, _, _ in val_named]
@@ -485,7 +488,15 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         param_set = _parse_structure_params(structure, model, config_file.params, loop, strict=structure is base)
         current["extra"], param_set, current["estimate"] = _delay_estimate(model, train, param_set, config_file.params)
         current["loop"] = loop
-        return fit(model, train, param_set, cfg, progress=progress and not quiet, loop=loop, choose=choose, quiet=quiet), loop
+        result = fit(model, train, param_set, cfg, progress=progress and not quiet, loop=loop, choose=choose, quiet=True)
+        if not quiet:  # the final fit: default bounds it ended at are widened (`sysid.bounds`), then warnings
+            from sysid.bounds import adapt_bounds
+
+            refit = lambda ps: fit(model, train, ps, cfg, progress=False, loop=loop, choose=choose, quiet=True)  # noqa: E731
+            result, current["bounds"] = adapt_bounds(result, refit, config_file.params, model=model, say=say)
+            for message in result.warnings:
+                warnings.warn(message)
+        return result, loop
 
     say = (lambda text: print(f"sysid: {text}", file=sys.stderr)) if progress else None
     structures = load_structures(structures_path, base, keys=sorted(RUN_KEYS)) if structures_path else None
@@ -529,6 +540,10 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         extra["delay_estimate"]["agrees_with_fit"] = disagreement is None
         if disagreement:
             warnings.warn(disagreement, stacklevel=1)
+    extra["repairs"] = repairs
+    if "bounds" in current:
+        extra["bounds_widened"] = list(current["bounds"].widened)
+        extra["at_user_bound"] = list(current["bounds"].at_user_bound)
     if val_logs:
         from sysid.validate import validation_report
 
@@ -553,6 +568,20 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     if result.interrupted:
         print(f"sysid: interrupted: wrote the best result so far to {out} (result.json \"interrupted\": true)", file=sys.stderr)
     return summary
+
+
+def _repair_logs(logs: list, val_logs: list, rules, *, say: bool) -> tuple[list, list, list[dict]]:
+    """The logs with their defects repaired by the config's `repair:` rules (`sysid.data.repair`),
+    and every finding for result.json's `repairs`, each printed."""
+    from sysid.data.repair import parse_rules, repair_logs
+
+    rules = parse_rules(rules)
+    logs, found = repair_logs(logs, rules)
+    val_logs, found_val = repair_logs(val_logs, rules)
+    for finding in [*found, *found_val]:
+        if say and finding.action != "none":  # unrepaired ones are warnings already
+            print(f"sysid: repair: {finding.line()}", file=sys.stderr)
+    return logs, val_logs, [f.to_json() for f in [*found, *found_val]]
 
 
 def _parse_structure_params(structure, model, overrides: dict, loop, *, strict: bool):

@@ -19,6 +19,7 @@ Example:
       shoulder_motor: {to: dcmotor, motorconst: 0.05, resistance: 1.2, controller: [0, 0, 0, 0, 0, 24]}
     local_first: true             # least squares tries first; the global search runs only if it does not explain the logs
     loss: linear                  # or huber, soft_l1, cauchy: robust against outliers in the logs
+    repair: {stale: interpolate, glitch: interpolate, wrap: unwrap}   # log defects (sysid.data.repair)
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class ConfigFile:
     params: dict[str, dict[str, Any]]
     run: dict[str, Any]
     convert: tuple[Conversion, ...] = ()
+    repair: Any = None  # the `repair:` rules for the logs (`sysid.data.repair.parse_rules`)
 
 
 def load_config(path: str | os.PathLike | None) -> ConfigFile:
@@ -53,13 +55,13 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
         return ConfigFile({}, {})
     if not isinstance(raw, dict):
         raise UserError(f"{path}: the config must be a mapping of keys to values, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - RUN_KEYS - {"params", "convert"})
+    unknown = sorted(set(raw) - RUN_KEYS - {"params", "convert", "repair"})
     if unknown:
-        raise UserError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: convert, params, {', '.join(sorted(RUN_KEYS))}")
+        raise UserError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: convert, params, repair, {', '.join(sorted(RUN_KEYS))}")
     params = raw.get("params") or {}
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
         raise UserError(f"{path}: 'params' must map parameter names or globs to {{initial, lower, upper}}")
-    run = {k: v for k, v in raw.items() if k not in ("params", "convert")}
+    run = {k: v for k, v in raw.items() if k not in ("params", "convert", "repair")}
     if "horizons" in run:
         try:
             run["horizons"] = tuple(float(h) for h in run["horizons"])
@@ -69,4 +71,4 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
         if key in run and run[key] is not None and not isinstance(run[key], kind):
             expected = "a number" if isinstance(kind, tuple) else kind.__name__
             raise UserError(f"{path}: '{key}' must be {expected}, got {excerpt(run[key])}")
-    return ConfigFile(params, run, parse_conversions(raw["convert"], str(path)) if raw.get("convert") else ())
+    return ConfigFile(params, run, parse_conversions(raw["convert"], str(path)) if raw.get("convert") else (), raw.get("repair"))

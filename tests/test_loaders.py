@@ -302,6 +302,6 @@ def test_parquet_damaged_file(tmp_path):
 def test_format_overrides_extension_and_episode_needs_lerobot(tmp_path):
     path = write(tmp_path, "run.log", "time,a.pos\n0,1\n1,2\n")
     np.testing.assert_array_equal(load_log(path, format="csv").pos["a"], [1, 2])
-    user_error(r"unknown --format 'txt'; formats: csv, parquet, mcap, lerobot", path, format="txt")
+    user_error(r"unknown --format 'txt'; formats: csv, parquet, mcap, lerobot, servo-json", path, format="txt")
     user_error(r"--episode applies to LeRobot datasets only", path, format="csv", episode=1)
-    user_error(r"unknown log format '.log'; supported: .csv, .mcap, .parquet, .pq, a LeRobot", path)
+    user_error(r"unknown log format '.log'; supported: .csv, .json, .mcap, .parquet, .pq, a LeRobot", path)

@@ -1,5 +1,9 @@
 """Adapter: BAM's JSON servo logs -> sysid `Log` / CSV. Copy this file for your own log format.
 
+(sysid itself now reads these files, every field and the header included: `sysid fit --log run.json`
+or `--format servo-json`, see `sysid.data.servo_json` and docs/logs-round-two.md. This file stays as
+the example of a hand-written adapter and as the reader of the position-actuator benchmark.)
+
 A log format sysid does not read is one small function away: read the file, build a `Log` with
 SI units and names from your MJCF (`pos` per joint, `ctrl` per actuator), and check the input at
 the boundary with one-line `UserError`s naming the file, key and row. Then either use the `Log`

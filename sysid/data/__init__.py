@@ -15,14 +15,19 @@ from sysid.data.log import Log
 from sysid.data.mapfile import ColumnMap, load_column_map
 from sysid.data.mcap import TopicMap, load_mcap, load_topic_map, zero_order_hold
 from sysid.data.outliers import describe_outliers, find_outliers
+from sysid.data.meta import resolve_meta
 from sysid.data.parquet import load_parquet
+from sysid.data.repair import Finding, RepairRules, repair_log, repair_logs
+from sysid.data.servo_json import load_servo_json
 from sysid.errors import UserError
 
 __all__ = [
     "FORMATS",
     "LOADERS",
     "ColumnMap",
+    "Finding",
     "Log",
+    "RepairRules",
     "TopicMap",
     "VectorMap",
     "load_column_map",
@@ -31,9 +36,13 @@ __all__ = [
     "load_log",
     "load_mcap",
     "load_parquet",
+    "load_servo_json",
     "load_topic_map",
     "load_vector_map",
     "noise_std",
+    "repair_log",
+    "repair_logs",
+    "resolve_meta",
     "smooth",
     "velocity",
     "zero_order_hold",
@@ -68,10 +77,14 @@ def _lerobot(path: str | os.PathLike, *, map_path: str | os.PathLike | None, epi
     return load_lerobot(path, vector_map=vector_map, episode=0 if episode is None else episode)
 
 
-FORMATS: dict[str, Loader] = {"csv": _csv, "parquet": _parquet, "mcap": _mcap, "lerobot": _lerobot}
+def _servo_json(path: str | os.PathLike, *, map_path: str | os.PathLike | None, episode: int | None) -> Log:
+    return _table(load_servo_json, path, map_path)
+
+
+FORMATS: dict[str, Loader] = {"csv": _csv, "parquet": _parquet, "mcap": _mcap, "lerobot": _lerobot, "servo-json": _servo_json}
 """`--format` name -> loader. New formats register here and in `LOADERS`."""
 
-LOADERS: dict[str, Loader] = {".csv": _csv, ".parquet": _parquet, ".pq": _parquet, ".mcap": _mcap}
+LOADERS: dict[str, Loader] = {".csv": _csv, ".parquet": _parquet, ".pq": _parquet, ".mcap": _mcap, ".json": _servo_json}
 """File extension (lower case, with the dot) -> loader. A folder without one is a LeRobot dataset."""
 
 
@@ -85,9 +98,9 @@ def load_log(
     """Reads one log, choosing the loader by `format`, else by the extension (a folder: LeRobot).
 
     Args:
-      path: the log file (`.csv`, `.parquet`, `.mcap`) or LeRobot dataset folder.
+      path: the log file (`.csv`, `.parquet`, `.mcap`, `.json`: servo JSON) or LeRobot dataset folder.
       map_path: optional YAML map; its keys depend on the format (see README, "Log formats").
-      format: one of `FORMATS` (csv, parquet, mcap, lerobot) to override the extension.
+      format: one of `FORMATS` (csv, parquet, mcap, lerobot, servo-json) to override the extension.
       episode: the episode of a LeRobot dataset (default 0); other formats refuse it.
     """
     source = os.fspath(path)

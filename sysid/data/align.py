@@ -39,7 +39,8 @@ def hold(time: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
       (M,) values; a query before the first sample gets the first sample (the robot was holding it).
     """
     # A hair of tolerance so that a command stamped a rounding error after a row still counts for it.
-    tol = 1e-9 * max(1.0, float(np.max(np.abs(time))))
+    # Relative to the span, plus float rounding at the times' magnitude (epoch times are ~1e9 s).
+    tol = 1e-9 * max(1.0, float(time[-1] - time[0])) + 8 * float(np.spacing(np.max(np.abs(time))))
     index = np.searchsorted(time, np.asarray(at) + tol, side="right") - 1
     return np.asarray(values)[np.clip(index, 0, len(time) - 1)]
 
@@ -76,7 +77,7 @@ def merge(log: Log, other: Log) -> Log:
         resampled = {k: interpolate(other.time, v, log.time) for k, v in getattr(other, group).items()}
         groups[group] = {**getattr(log, group), **resampled}
     groups["ctrl"] = {**log.ctrl, **{k: hold(other.time, v, log.time) for k, v in other.ctrl.items()}}
-    return Log(log.source, log.time, groups["pos"], groups["vel"], groups["effort"], groups["ctrl"])
+    return Log(log.source, log.time, groups["pos"], groups["vel"], groups["effort"], groups["ctrl"], log.meta)
 
 
 def load_with_companions(

@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from sysid.data.listcells import has_lists, load_csv_lists
 from sysid.data.log import Log
 from sysid.data.mapfile import ColumnMap, MapEntry
 from sysid.data.table import build_log, describe_column, one_line, plan_columns, short
@@ -32,6 +33,8 @@ def load_csv(path: str | os.PathLike, *, column_map: ColumnMap | None = None) ->
     Returns:
       A `Log` whose arrays are (N,) float64, N = number of data rows.
     """
+    if has_lists(column_map):  # `index:` entries read list cells
+        return load_csv_lists(path, column_map)  # type: ignore[arg-type]
     source = os.fspath(path)
     header = _read_header(source)
     plan = plan_columns(source, header, column_map)

@@ -21,6 +21,8 @@ class Log:
         velocity was logged. Use `sysid.data.velocity` for a derived one.
       effort: joint name -> (N,) measured joint torque or force, when logged.
       ctrl: actuator name -> (N,) command issued at time[i], held until time[i+1].
+      meta: the log's own settings from its header (e.g. a servo JSON's kp, mass, trajectory),
+        for per-log settings matched by value (`sysid.data.meta`); empty for most formats.
     """
 
     source: str
@@ -29,6 +31,7 @@ class Log:
     vel: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     effort: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     ctrl: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    meta: dict[str, float | str | bool] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         n = len(self.time)
@@ -63,4 +66,4 @@ class Log:
     def slice(self, start: int, stop: int) -> "Log":
         """The rows [start, stop) as a new Log with the same source."""
         cut = lambda d: {k: v[start:stop] for k, v in d.items()}  # noqa: E731
-        return Log(self.source, self.time[start:stop], cut(self.pos), cut(self.vel), cut(self.effort), cut(self.ctrl))
+        return Log(self.source, self.time[start:stop], cut(self.pos), cut(self.vel), cut(self.effort), cut(self.ctrl), self.meta)

@@ -21,6 +21,14 @@ Two optional keys:
 
     pendulum.pos: {column: position}
     motor.ctrl: {file: ${log_dir}/data_desired.csv, column: torque}
+
+Three more (docs/logs-round-two.md):
+
+* `index: k` reads element k (0 first) of a column whose cells are lists: `"[0.1, 0.2]"` in a
+  CSV, a Parquet list column (`sysid.data.listcells`).
+* `unit: s|ms|us|ns` on the `time` entry: the time column's unit (multiplied into `scale`).
+* `time_column: NAME` on a `file:` entry: that file's own time column, when it is named
+  differently from the log's (same unit).
 """
 
 from __future__ import annotations
@@ -39,7 +47,8 @@ SIGNAL_KINDS = ("pos", "vel", "effort", "ctrl")
 
 SCHEMA_HELP = "'time' or NAME.pos, NAME.vel, NAME.effort, NAME.ctrl"
 
-_ENTRY_KEYS = ("column", "scale", "offset", "unwrap", "file")
+_ENTRY_KEYS = ("column", "scale", "offset", "unwrap", "file", "index", "unit", "time_column")
+TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}  # `unit:` of the time entry -> seconds per unit
 LOG_DIR = "${log_dir}"  # in a `file:` path: the folder of the log being read
 
 
@@ -65,6 +74,10 @@ class MapEntry:
       unwrap: remove 2 pi jumps after scaling (angles wrapped to (-pi, pi]); positions only.
       file: None when the column is in the log file itself; else the other file's path, relative
         to the map file, possibly starting with `${log_dir}` (see `ColumnMap.companions`).
+      index: None for a column of numbers; else the element read from a column whose cells are
+        lists (`"[0.1, 0.2]"` in a CSV, a Parquet list), 0-based (`sysid.data.listcells`).
+      time_column: for a `file:` entry, that file's time column when it is not named as the log's
+        (same unit, scale and offset as the `time` entry).
     """
 
     target: str
@@ -73,6 +86,8 @@ class MapEntry:
     offset: float = 0.0
     unwrap: bool = False
     file: str | None = None
+    index: int | None = None
+    time_column: str | None = None
 
     def __post_init__(self):
         if split_signal_name(self.target) is None:
@@ -121,7 +136,7 @@ class ColumnMap:
             if entry.file is not None:
                 path = pathlib.Path(entry.file.replace(LOG_DIR, log_dir))
                 groups.setdefault(os.fspath(path if path.is_absolute() else base / path), []).append(entry)
-        return {path: ColumnMap(self.source, (time, *(dataclasses.replace(e, file=None) for e in entries)))
+        return {path: ColumnMap(self.source, (_file_time(time, entries), *(dataclasses.replace(e, file=None) for e in entries)))
                 for path, entries in groups.items()}
 
 
@@ -162,14 +177,40 @@ def _parse_entry(source: str, key: object, value: object) -> MapEntry:
         raise UserError(f"{where}: 'file' must be a path (relative to the map file or to {LOG_DIR}), got {excerpt(file)}")
     if file is not None and key == "time":
         raise UserError(f"{where}: 'time' is read from the log file itself; drop 'file' here")
+    index, unit_scale, time_column = _parse_list_unit_time(where, key, value)
     return MapEntry(
         target=key,
         column=str(column),
-        scale=_number(where, "scale", value.get("scale", 1.0)),
+        scale=unit_scale * _number(where, "scale", value.get("scale", 1.0)),
         offset=_number(where, "offset", value.get("offset", 0.0)),
         unwrap=unwrap,
         file=file.strip() if file is not None else None,
+        index=index,
+        time_column=time_column,
     )
+
+
+def _parse_list_unit_time(where: str, key: str, value: dict) -> tuple[int | None, float, str | None]:
+    """The `index`, `unit` (as a factor to seconds, multiplied into `scale`) and `time_column` keys."""
+    index = value.get("index")
+    if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+        raise UserError(f"{where}: 'index' must be a whole number >= 0 (the list element, 0 first), got {index!r}")
+    unit = value.get("unit")
+    if unit is not None and key != "time":
+        raise UserError(f"{where}: 'unit' applies to the 'time' entry only; use 'scale' here")
+    if unit is not None and unit not in TIME_UNITS:
+        raise UserError(f"{where}: 'unit' must be one of {', '.join(TIME_UNITS)}, got {unit!r}")
+    time_column = value.get("time_column")
+    if time_column is not None and ("file" not in value or not isinstance(time_column, str) or not time_column):
+        raise UserError(f"{where}: 'time_column' names the time column of the 'file' this entry reads; "
+                        f"give it with 'file', as a column name, got {time_column!r}")
+    return index, TIME_UNITS[unit] if unit is not None else 1.0, time_column
+
+
+def _file_time(time: MapEntry, entries: list[MapEntry]) -> MapEntry:
+    """The `time` entry for another file: its own `time_column` (the first entry's that names one)."""
+    column = next((e.time_column for e in entries if e.time_column is not None), None)
+    return dataclasses.replace(time, column=column) if column is not None else time
 
 
 def _number(where: str, name: str, value: object) -> float:

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sysid.data.listcells import has_lists, load_parquet_lists
 from sysid.data.log import Log
 from sysid.data.mapfile import ColumnMap, MapEntry
 from sysid.data.table import build_log, describe_column, one_line, plan_columns, short
@@ -29,6 +30,8 @@ def load_parquet(path: str | os.PathLike, *, column_map: ColumnMap | None = None
     Returns:
       A `Log` whose arrays are (N,) float64, N = number of rows.
     """
+    if has_lists(column_map):  # `index:` entries read list columns
+        return load_parquet_lists(path, column_map)  # type: ignore[arg-type]
     source = os.fspath(check_file(path, what="file", max_bytes=MAX_WHOLE_FILE_BYTES))
     try:
         header = [str(name) for name in pq.read_schema(source).names]
