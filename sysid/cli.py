@@ -94,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_actuator(sub)
     _add_residual(sub)
     _add_excite(sub)
+    _add_report(sub)
     return parser
 
 
@@ -131,6 +132,42 @@ def _run_eval(args: argparse.Namespace) -> int:
         print(format_table(report))
         print(f"wrote {os.path.join(args.out, 'eval.json')}, eval_horizons.png, eval_traces.png")
     return 0
+
+
+def _add_report(sub) -> None:
+    rep = sub.add_parser("report", help="write a fit's self-contained HTML report (report.html)",
+                         description="Rebuild report.html from a fit folder (result.json, report_data.json, figures); "
+                                     "optionally draw open-loop predictions of further logs and an eval folder's table.")
+    rep.add_argument("calib", help="the output folder of `sysid fit`")
+    rep.add_argument("--out", dest="html", help="the HTML file to write (default: CALIB/report.html)")
+    rep.add_argument("--log", action="append", default=[], help="a (held-out) log to predict open loop (repeatable)")
+    rep.add_argument("--map", help="YAML map from the logs' columns to sysid's schema")
+    rep.add_argument("--eval", help="an output folder of `sysid eval` (its eval.json is tabled)")
+    rep.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from sysid.htmlreport import predict_logs, write_report
+
+    folder = pathlib.Path(args.calib)
+    summary = _read_json(folder / "result.json", what="result.json of a sysid fit folder")
+    eval_report = _read_json(pathlib.Path(args.eval) / "eval.json", what="eval.json of a sysid eval folder") if args.eval else None
+    predictions = predict_logs(folder, args.log, map_path=args.map) if args.log else ()
+    path = write_report(folder, summary, eval_report=eval_report, predictions=predictions, out=args.html)
+    print(f"wrote {path}")
+    return 0
+
+
+def _read_json(path: pathlib.Path, *, what: str) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found (expected the {what})") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: not readable JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not the {what} (expected a JSON object)")
+    return data
 
 
 def _add_export(sub) -> None:

@@ -146,4 +146,7 @@ def write_outputs(out: str | os.PathLike, *, model_path: str, model: mujoco.MjMo
     report.plot_fit(out / "fit.png", fit_traces(result), title=title)
     if result.history:
         report.plot_history(out / "convergence.png", result.history)
+    from sysid.htmlreport import report_data, write_report
+
+    write_report(out, summary, data=report_data(result, model))  # report.html (and its data, report_data.json)
     return summary
