@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sysid.errors import UserError
+from sysid.extras import require
 from sysid.version import __version__
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from sysid.data import Log
     from sysid.params import ParamSet
 
-DEMO_DIR = pathlib.Path(__file__).resolve().parents[1] / "datasets" / "arm2"
+DEMO_DIR = pathlib.Path(__file__).resolve().parent / "demo"  # a copy of datasets/arm2 shipped in the package
 DEMO_PARAMS = "mass,damping,frictionloss,armature"
 OUTPUT_FILES = ("calibrated.xml", "result.json", "fit.png", "convergence.png")
 
@@ -216,6 +217,7 @@ def _add_training_options(train: argparse.ArgumentParser) -> None:
 
 
 def _run_actuator_train(args: argparse.Namespace) -> int:
+    require("torch", extra="torch", feature="sysid actuator train")
     from actuator_models.commands import parse_hidden, train_files
 
     meta = train_files(log_paths=args.log, joint=args.joint, out=args.out, command=args.command, map_path=args.map,
@@ -252,6 +254,7 @@ def _add_residual(sub) -> None:
 
 
 def _run_residual_train(args: argparse.Namespace) -> int:
+    require("torch", extra="torch", feature="sysid residual train")
     from actuator_models.commands import parse_hidden, residual_files
 
     meta = residual_files(model_path=args.model, log_paths=args.log, out=args.out, result_path=args.result, map_path=args.map,
@@ -585,7 +588,7 @@ def _fmt(value: float | None) -> str:
 
 def _run_demo(args: argparse.Namespace) -> int:
     if not DEMO_DIR.is_dir():
-        raise UserError(f"the demo needs the repository's datasets folder, not found at {DEMO_DIR}")
+        raise UserError(f"the demo's model and logs are missing from the installed package (expected {DEMO_DIR})")
     truth = json.loads((DEMO_DIR / "truth.json").read_text())
     logs = [str(DEMO_DIR / "run1.csv"), str(DEMO_DIR / "run2.csv")]
     print(f"sysid demo: fitting {DEMO_PARAMS} of {DEMO_DIR / 'arm2.xml'} to {len(logs)} logs (12 s in all)")
