@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from sysid import io
 
 DATA_FILE = "report_data.json"
-MAX_POINTS = 1500  # samples kept per line in report_data.json (long logs are decimated)
+MAX_POINTS = 600  # samples kept per line in report_data.json (long logs are decimated)
 MAX_LAGS = 40  # autocorrelation lags kept per signal
 HIST_EDGES = np.linspace(-5.0, 5.0, 41)  # residual histogram bins, in noise standard deviations
 SECTIONS = ("summary", "parameters", "correlation", "combinations", "fits", "heldout", "residuals", "convergence",
@@ -300,18 +300,19 @@ def _residuals(s: dict, *, data: dict | None, **_) -> tuple[str, str]:
     if not res:
         return "Residual diagnostics", "<p>No residual data (report_data.json) found.</p>"
     shown = list(res)[:12]
-    fig = Figure(figsize=(10, 0.6 + 2.0 * len(shown)), layout="constrained")
+    height = 0.6 + 2.0 * len(shown)
+    fig = Figure(figsize=(10, height))  # fixed margins: constrained layout would double the drawing time
+    fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.35 / height, bottom=0.45 / height, hspace=0.55, wspace=0.15)
     axes = fig.subplots(len(shown), 2, squeeze=False)
     for (a, b), name in zip(axes, shown):
         r = res[name]
         lag = np.arange(len(r["acf"])) * r["lag_s"]
-        a.vlines(lag, 0, r["acf"], color="tab:blue")
+        a.plot(lag, r["acf"], color="tab:blue", marker=".", lw=1)
         a.axhline(0, color="black", lw=0.6)
         a.set_title(f"{name}: autocorrelation of residuals", fontsize=9, loc="left")
         a.set_xlabel("lag [s]", fontsize=8)
         edges, counts = np.asarray(r["hist_edges"]), np.asarray(r["hist_counts"], dtype=float)
-        width = np.diff(edges)
-        b.bar(edges[:-1], counts / max(counts.sum(), 1) / width, width=width, align="edge", color="tab:blue", alpha=0.6)
+        b.stairs(counts / max(counts.sum(), 1) / np.diff(edges), edges, fill=True, color="tab:blue", alpha=0.6)
         x = np.linspace(edges[0], edges[-1], 200)
         b.plot(x, np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi), color="black", lw=1, label="noise level N(0, 1)")
         b.set_title(f"{name}: residual / noise level, clipped to +-5 (RMS {_f(r['rms'])})", fontsize=9, loc="left")
@@ -404,7 +405,9 @@ def _signals_fig(series: dict, log: dict) -> Figure:
     names = list(series)[:12]
     commands = log.get("commands") or {}
     nrow = len(names) + (1 if commands else 0)
-    fig = Figure(figsize=(10, 0.6 + 1.7 * nrow), layout="constrained")
+    height = 0.6 + 1.7 * nrow
+    fig = Figure(figsize=(10, height))  # fixed margins: constrained layout would double the drawing time
+    fig.subplots_adjust(left=0.09, right=0.98, top=1 - 0.25 / height, bottom=0.5 / height, hspace=0.12)
     axes = fig.subplots(nrow, 1, squeeze=False, sharex=True)[:, 0]
     for ax, name in zip(axes, names):
         sig = series[name]
