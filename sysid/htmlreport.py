@@ -3,7 +3,7 @@
 Every fit writes it (`sysid.export.write_outputs`); `sysid report calib/` rebuilds it, optionally
 with open-loop predictions of further (held-out) logs and an eval folder's eval.json. The page
 reads result.json's dict and report_data.json, a small sidecar of decimated signals and residual
-statistics taken from the FitResult when the fit ends (`report_data`). Sections, by element id:
+statistics taken from the FitResult when the fit ends (`sysid.reportdata`). Sections, by element id:
 summary, parameters, correlation, combinations, fits, heldout, residuals, convergence, crossval,
 eval, next.
 """
@@ -19,16 +19,14 @@ import pathlib
 from collections.abc import Sequence
 from typing import Any
 
-import mujoco
 import numpy as np
 from matplotlib.figure import Figure
 
 from sysid import io
+from sysid.reportdata import DATA_FILE, compact, predict_logs, report_data
 
-DATA_FILE = "report_data.json"
-MAX_POINTS = 600  # samples kept per line in report_data.json (long logs are decimated)
-MAX_LAGS = 40  # autocorrelation lags kept per signal
-HIST_EDGES = np.linspace(-5.0, 5.0, 41)  # residual histogram bins, in noise standard deviations
+__all__ = ["SECTIONS", "next_steps", "predict_logs", "render", "report_data", "verdict", "write_report"]
+
 SECTIONS = ("summary", "parameters", "correlation", "combinations", "fits", "heldout", "residuals", "convergence",
             "crossval", "eval", "next")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -47,74 +45,6 @@ code,pre{overflow-wrap:anywhere;white-space:pre-wrap}
 """
 
 
-# ---------------------------------------------------------------- data taken from a fit
-
-
-def report_data(result: Any, model: mujoco.MjModel) -> dict:
-    """report_data.json's dict from a FitResult: per log the logged, initial and fitted signals over
-    the polish windows and the commands (decimated to MAX_POINTS), and per signal the residual
-    autocorrelation and histogram in noise units (residual / the signal's noise level)."""
-    win = result.windows
-    names = [model.actuator(a).name for a in range(model.nu)]
-    logs, pooled = [], {}
-    for t, track in enumerate(result.tracks):
-        entry: dict = {"name": os.path.basename(track.source), "signals": {}}
-        for s, signal in enumerate(track.signals):
-            mask = (win.entry_track == t) & (win.entry_signal == s)
-            order = np.argsort(win.entry_row[mask], kind="stable")
-            rows, window = win.entry_row[mask][order], win.entry_window[mask][order]
-            logged = win.entry_target[mask][order]
-            before, after = result.simulated[0][mask][order], result.simulated[1][mask][order]
-            keep = _stride(len(rows))
-            entry["signals"][signal] = {"unit": track.units[s], "sigma": float(track.sigma[s]), "time": track.time[rows][keep],
-                                        "window": window[keep], "logged": logged[keep], "before": before[keep],
-                                        "after": after[keep]}
-            dt = float(np.median(np.diff(track.time))) if len(track.time) > 1 else 0.0
-            acc = pooled.setdefault(signal, {"unit": track.units[s], "segments": [], "dt": dt})
-            r = (after - logged) / track.sigma[s]
-            acc["segments"] += [r[window == w] for w in np.unique(window)]
-        keep = _stride(len(track.time))
-        entry["command_time"] = track.time[keep]
-        entry["commands"] = {names[a]: track.ctrl[keep, a] for a in range(model.nu) if np.any(track.ctrl[:, a] != 0)}
-        logs.append(entry)
-    residuals = {signal: _residual_stats(acc["segments"], acc["dt"]) | {"unit": acc["unit"]} for signal, acc in pooled.items()}
-    return {"horizon_s": float(result.horizon), "logs": logs, "residuals": residuals}
-
-
-def _compact(obj: Any) -> Any:
-    """Plain JSON data with arrays as lists of floats rounded to 5 significant digits (NaN: None)."""
-    if isinstance(obj, dict):
-        return {k: _compact(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f":
-        return [float(f"{v:.5g}") if np.isfinite(v) else None for v in obj.tolist()]
-    return io.to_jsonable(obj)
-
-
-def _stride(n: int) -> slice:
-    return slice(None, None, max(1, -(-n // MAX_POINTS)))
-
-
-def _residual_stats(segments: Sequence[np.ndarray], dt: float) -> dict:
-    """Autocorrelation (pooled over windows, lags 0..MAX_LAGS) and histogram of normalised residuals."""
-    segs = [s[np.isfinite(s)] for s in segments]
-    flat = np.concatenate(segs) if segs else np.zeros(0)
-    if flat.size < 2:
-        return {"n": int(flat.size), "rms": None, "acf": [], "lag_s": dt, "hist_counts": [], "hist_edges": []}
-    mean = flat.mean()
-    longest = max(len(s) for s in segs)
-    step = max(1, (longest // 2) // MAX_LAGS)  # lags up to half the longest window
-    lags = np.arange(0, max(longest // 2, 2), step)[: MAX_LAGS + 1]
-    num = np.zeros(len(lags))
-    for s in segs:
-        x = s - mean
-        for i, k in enumerate(lags[lags < len(x)]):
-            num[i] += float(x[: len(x) - k] @ x[k:])
-    acf = num / num[0] if num[0] > 0 else num
-    counts, _ = np.histogram(np.clip(flat, HIST_EDGES[0], HIST_EDGES[-1]), bins=HIST_EDGES)
-    return {"n": int(flat.size), "rms": float(np.sqrt(np.mean(flat**2))), "acf": acf, "lag_s": dt * step,
-            "hist_counts": counts, "hist_edges": HIST_EDGES}
-
-
 # ---------------------------------------------------------------- writing
 
 
@@ -129,41 +59,13 @@ def write_report(folder: str | os.PathLike, summary: dict, *, data: dict | None 
     """
     folder = pathlib.Path(folder)
     if data is not None:
-        data = _compact(data)
+        data = compact(data)
         io.write_json(folder / DATA_FILE, data)
     elif (folder / DATA_FILE).is_file():
         data = json.loads((folder / DATA_FILE).read_text(encoding="utf-8"))
-    predictions = [_compact(p) for p in predictions]
+    predictions = [compact(p) for p in predictions]
     page = render(summary, data=data, eval_report=eval_report, predictions=predictions, folder=folder)
     return io.write_text(pathlib.Path(out) if out is not None else folder / "report.html", page)
-
-
-def predict_logs(folder: str | os.PathLike, log_paths: Sequence[str], *, map_path: str | None = None,
-                 nthread: int | None = None) -> list[dict]:
-    """Open-loop predictions of each log by the fitted model of `folder` (and the initial model, when
-    result.json's model file is there): [{"name", "held_out", "signals": {signal: {unit, time, logged,
-    fitted, initial}}, "command_time", "commands"}]."""
-    from sysid.data import load_log
-    from sysid.evaluate import fit_folder, model_file, open_loop_traces
-
-    fitted = fit_folder("fitted", folder)
-    summary = json.loads((pathlib.Path(folder) / "result.json").read_text(encoding="utf-8"))
-    initial = model_file("initial", summary["model"]) if pathlib.Path(summary.get("model", "")).is_file() else None
-    trained = {os.path.basename(p) for p in summary.get("logs", [])}
-    out = []
-    for path in log_paths:
-        log = load_log(path, map_path=map_path)
-        traces, units = open_loop_traces(fitted, log, nthread=nthread)
-        before = open_loop_traces(initial, log, nthread=nthread)[0] if initial is not None else {}
-        keep = _stride(len(log.time))
-        signals = {}
-        for s, (t, logged, sim) in traces.items():
-            k = _stride(len(t))
-            signals[s] = {"unit": units.get(s, ""), "time": t[k], "logged": logged[k], "fitted": sim[k],
-                          "initial": before[s][2][k] if s in before else None}
-        out.append({"name": os.path.basename(path), "held_out": os.path.basename(path) not in trained, "signals": signals,
-                    "command_time": log.time[keep], "commands": {a: c[keep] for a, c in log.ctrl.items()}})
-    return out
 
 
 def render(summary: dict, *, data: dict | None = None, eval_report: dict | None = None, predictions: Sequence[dict] = (),
@@ -281,10 +183,9 @@ def _heldout(s: dict, *, predictions: Sequence[dict], **_) -> tuple[str, str]:
     parts = []
     val = s.get("validation")
     if val:
-        rows = "".join(f"<tr><td>{_e(h)}</td><td>{_f(r.get('score_initial'))}</td><td>{_f(r.get('score_fitted'))}</td>"
-                       f"<td>{_e(_rmse_text(r.get('fitted', {})))}</td></tr>" for h, r in val.get("by_horizon", {}).items())
+        table = _by_horizon(val.get("by_horizon", {}), "fitted RMSE", lambda r: _e(_rmse_text(r.get("fitted", {}))))
         parts.append(f"<p>Validation on {_e(', '.join(map(str, val.get('logs', []))))}: score (RMSE in noise units) per "
-                     f"horizon.</p>" + _table(["horizon [s]", "initial", "fitted", "fitted RMSE"], rows))
+                     f"horizon.</p>" + table)
     for p in predictions:
         tag = "held-out log" if p.get("held_out") else "a log the fit used"
         series = {name: {**sig, "break": None} for name, sig in p["signals"].items()}
@@ -337,10 +238,9 @@ def _crossval(s: dict, **_) -> tuple[str, str]:
     parts = []
     cv = s.get("cv")
     if cv:
-        rows = "".join(f"<tr><td>{_e(h)}</td><td>{_f(r.get('score_initial'))}</td><td>{_f(r.get('score_fitted'))}</td>"
-                       f"<td>{_f(r.get('score_fitted_std'))}</td></tr>" for h, r in cv.get("by_horizon", {}).items())
+        table = _by_horizon(cv.get("by_horizon", {}), "spread", lambda r: _f(r.get("score_fitted_std")))
         parts.append(f"<p>{cv.get('k')}-fold cross-validation by {_e(cv.get('split', ''))}: held-out score (noise units), "
-                     f"mean over folds.</p>" + _table(["horizon [s]", "initial", "fitted", "spread"], rows))
+                     f"mean over folds.</p>" + table)
     st = s.get("structures")
     if st:
         rows = "".join(f"<tr><td>{_e(r.get('name'))}{' (chosen)' if r.get('name') == st.get('chosen') else ''}</td>"
@@ -463,6 +363,13 @@ def _img_bytes(data: bytes, alt: str) -> str:
 def _table(header: Sequence[str], rows: str) -> str:
     head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>" if header else ""
     return f'<div class="wrap"><table>{head}{rows}</table></div>'
+
+
+def _by_horizon(by_horizon: dict, last: str, cell) -> str:
+    """A table of held-out scores per horizon (initial, fitted) with one more column, `cell(row)`."""
+    rows = "".join(f"<tr><td>{_e(h)}</td><td>{_f(r.get('score_initial'))}</td><td>{_f(r.get('score_fitted'))}</td>"
+                   f"<td>{cell(r)}</td></tr>" for h, r in by_horizon.items())
+    return _table(["horizon [s]", "initial", "fitted", last], rows)
 
 
 def _kv(rows: Sequence[tuple[str, Any]]) -> str:

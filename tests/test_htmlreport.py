@@ -7,7 +7,8 @@ import json
 import numpy as np
 
 from sysid.cli import main
-from sysid.htmlreport import SECTIONS, _residual_stats, next_steps, render, verdict, write_report
+from sysid.htmlreport import SECTIONS, next_steps, render, verdict, write_report
+from sysid.reportdata import residual_stats
 
 
 def _summary(**extra) -> dict:
@@ -63,7 +64,7 @@ def test_next_steps_follow_the_findings():
 
 def test_residual_statistics_of_white_noise():
     rng = np.random.default_rng(0)
-    stats = _residual_stats([rng.standard_normal(500) for _ in range(8)], 0.01)
+    stats = residual_stats([rng.standard_normal(500) for _ in range(8)], 0.01)
     assert abs(stats["rms"] - 1.0) < 0.05
     assert stats["acf"][0] == 1.0 and np.max(np.abs(stats["acf"][1:])) < 0.1
     assert sum(stats["hist_counts"]) == 4000
