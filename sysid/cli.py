@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sysid.errors import UserError
+from sysid.extras import require
 from sysid.version import __version__
 
 if TYPE_CHECKING:
@@ -31,9 +32,9 @@ if TYPE_CHECKING:
     from sysid.data.delay import DelayEstimate
     from sysid.params import ParamSet
 
-DEMO_DIR = pathlib.Path(__file__).resolve().parents[1] / "datasets" / "arm2"
+DEMO_DIR = pathlib.Path(__file__).resolve().parent / "demo"  # a copy of datasets/arm2 shipped in the package
 DEMO_PARAMS = "mass,damping,frictionloss,armature"
-OUTPUT_FILES = ("calibrated.xml", "result.json", "fit.png", "convergence.png")
+OUTPUT_FILES = ("calibrated.xml", "result.json", "fit.png", "convergence.png", "report.html", "report_data.json")
 PLACE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
 
 
@@ -163,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_residual(sub)
     _add_excite(sub)
     _add_check(sub)
+    _add_report(sub)
     return parser
 
 
@@ -200,6 +202,42 @@ def _run_eval(args: argparse.Namespace) -> int:
         print(format_table(report))
         print(f"wrote {os.path.join(args.out, 'eval.json')}, eval_horizons.png, eval_traces.png")
     return 0
+
+
+def _add_report(sub) -> None:
+    rep = sub.add_parser("report", help="write a fit's self-contained HTML report (report.html)",
+                         description="Rebuild report.html from a fit folder (result.json, report_data.json, figures); "
+                                     "optionally draw open-loop predictions of further logs and an eval folder's table.")
+    rep.add_argument("calib", help="the output folder of `sysid fit`")
+    rep.add_argument("--out", dest="html", help="the HTML file to write (default: CALIB/report.html)")
+    rep.add_argument("--log", action="append", default=[], help="a (held-out) log to predict open loop (repeatable)")
+    rep.add_argument("--map", help="YAML map from the logs' columns to sysid's schema")
+    rep.add_argument("--eval", help="an output folder of `sysid eval` (its eval.json is tabled)")
+    rep.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from sysid.htmlreport import predict_logs, write_report
+
+    folder = pathlib.Path(args.calib)
+    summary = _read_json(folder / "result.json", what="result.json of a sysid fit folder")
+    eval_report = _read_json(pathlib.Path(args.eval) / "eval.json", what="eval.json of a sysid eval folder") if args.eval else None
+    predictions = predict_logs(folder, args.log, map_path=args.map) if args.log else ()
+    path = write_report(folder, summary, eval_report=eval_report, predictions=predictions, out=args.html)
+    print(f"wrote {path}")
+    return 0
+
+
+def _read_json(path: pathlib.Path, *, what: str) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found (expected the {what})") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: not readable JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not the {what} (expected a JSON object)")
+    return data
 
 
 def _add_export(sub) -> None:
@@ -248,6 +286,7 @@ def _add_training_options(train: argparse.ArgumentParser) -> None:
 
 
 def _run_actuator_train(args: argparse.Namespace) -> int:
+    require("torch", extra="torch", feature="sysid actuator train")
     from actuator_models.commands import parse_hidden, train_files
 
     meta = train_files(log_paths=args.log, joint=args.joint, out=args.out, command=args.command, map_path=args.map,
@@ -284,6 +323,7 @@ def _add_residual(sub) -> None:
 
 
 def _run_residual_train(args: argparse.Namespace) -> int:
+    require("torch", extra="torch", feature="sysid residual train")
     from actuator_models.commands import parse_hidden, residual_files
 
     meta = residual_files(model_path=args.model, log_paths=args.log, out=args.out, result_path=args.result, map_path=args.map,
@@ -723,7 +763,7 @@ def _fmt(value: float | None) -> str:
 
 def _run_demo(args: argparse.Namespace) -> int:
     if not DEMO_DIR.is_dir():
-        raise UserError(f"the demo needs the repository's datasets folder, not found at {DEMO_DIR}")
+        raise UserError(f"the demo's model and logs are missing from the installed package (expected {DEMO_DIR})")
     truth = json.loads((DEMO_DIR / "truth.json").read_text())
     logs = [str(DEMO_DIR / "run1.csv"), str(DEMO_DIR / "run2.csv")]
     print(f"sysid demo: fitting {DEMO_PARAMS} of {DEMO_DIR / 'arm2.xml'} to {len(logs)} logs (12 s in all)")

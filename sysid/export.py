@@ -168,7 +168,7 @@ def fit_traces(result: FitResult, *, limit: int | None = None) -> list[report.Tr
     return traces
 
 
-OUTPUT_SET = ("calibrated.xml", "result.json", "fit.png", "convergence.png", "actuators.json")
+OUTPUT_SET = ("calibrated.xml", "result.json", "fit.png", "convergence.png", "actuators.json", "report.html", "report_data.json")
 """The files of a fit's output set: an old one of these names not in the new set is dropped."""
 
 
@@ -199,4 +199,7 @@ def write_outputs(out: str | os.PathLike, *, model_path: str, model: mujoco.MjMo
         for name, content in (files or {}).items():
             io.write_json(stage / name, content)
         io.write_json(stage / "result.json", summary)
+        from sysid.htmlreport import report_data, write_report
+
+        write_report(stage, summary, data=report_data(result, model))  # report.html (and its data, report_data.json)
     return summary
