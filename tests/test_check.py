@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import pathlib
 import json
 
 import mujoco
@@ -121,7 +122,7 @@ def test_bundled_arm2_logs_pass_with_every_parameter_identifiable(tmp_path, caps
 
 
 def _arm2_generator():
-    spec = importlib.util.spec_from_file_location("arm2_generate", DEMO_DIR / "generate.py")
+    spec = importlib.util.spec_from_file_location("arm2_generate", pathlib.Path(__file__).resolve().parents[1] / "datasets" / "arm2" / "generate.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

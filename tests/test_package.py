@@ -46,7 +46,7 @@ def installed(tmp_path_factory) -> dict:
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
-    for name in ("sysid", "actuator_models"):
+    for name in ("sysid", "sysid_launch", "actuator_models"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
                     "-w", str(tmp / "dist"), str(src)], check=True, cwd=tmp)
