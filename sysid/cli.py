@@ -686,7 +686,7 @@ def _warn_held_out(extra: dict) -> None:
         best = fitted[0]
         texts.append(f"no candidate structure predicts held-out data clearly better than the initial model (best {best['name']!r}: "
                      f"{best['score']:.3g} +- {best['score_se']:.2g} vs initial {chosen['score']:.3g} in noise units): kept the "
-                     f"initial values, nothing fitted, so calibrated.xml is the input model; the logs may not determine these "
+                     f"initial values, nothing fitted (calibrated.xml holds the starting values); the logs may not determine these "
                      f"parameters, or the model lacks what the robot does (--select best keeps the lowest score anyway)")
     elif fitted and not fitted[0]["score"] < fitted[0]["score_initial"]:
         texts.append(f"no candidate structure predicts held-out data better than the initial model (best {fitted[0]['name']!r}: "
