@@ -141,10 +141,10 @@ def _parser() -> argparse.ArgumentParser:
                                       "across its range costs the initial misfit), or 'auto' (chosen by held-out error)")
     fit.add_argument("--structures", help="YAML file of candidate structures (params, actuator, horizons, ...); the one with "
                                           "the lowest held-out error is fitted on all the data (needs --cv, --val or --val-log)")
-    fit.add_argument("--select", choices=("1se", "best"), default="1se",
+    fit.add_argument("--select", choices=("best", "1se"), default="best",
                      help="how --structures / --shrink auto choose, the initial model (nothing fitted) being one more candidate: "
-                          "'1se' the simplest within one standard error (over folds) of the lowest held-out score (default), "
-                          "'best' the lowest")
+                          "'best' the lowest held-out score (default), '1se' the simplest within one standard error (over "
+                          "folds) of the lowest (for 5 or more folds)")
     fit.add_argument("--trim-idle", action="store_true", help="drop the idle rows (no motion, no command change) at each log's start and end")
     fit.add_argument("--actuator", help="actuator models in the loop, MODEL@TARGET[,...], e.g. dcmotor@knee,friction@knee; "
                      "their numbers join the fit (models: pd, delayed_pd, dcmotor, friction, tinynet, net:FOLDER)")
@@ -449,7 +449,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
               starts: int | None = None, nthread: int | None = None, progress: bool = True, val: float | None = None,
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
               episode: int | str | None = None, actuator: str | None = None, cv: int | None = None, horizons: str | None = None,
-              shrink: str | float | None = None, structures_path: str | None = None, select: str = "1se", trust_code: bool = False,
+              shrink: str | float | None = None, structures_path: str | None = None, select: str = "best", trust_code: bool = False,
               loss: str | None = None, check: str = "summary") -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
 

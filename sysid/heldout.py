@@ -144,7 +144,7 @@ def cross_validate(fit_one: FitOne, structure: Structure, folds: Sequence[Fold],
 
 def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: mujoco.MjModel, horizons: Sequence[str], *,
                     folds: Sequence[Fold] | None = None, train: Sequence[Log] = (), held: Sequence[Log] = (),
-                    held_names: Sequence[str] = (), nthread: int | None = None, rule: str = ONE_SE,
+                    held_names: Sequence[str] = (), nthread: int | None = None, rule: str = BEST,
                     progress: Callable[[str], None] | None = None) -> tuple[Structure, list[dict], dict]:
     """Score every candidate structure on held-out data and choose one (`choose`, by `rule`).
 
@@ -200,11 +200,11 @@ def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: muj
     return structure, ranking, kept
 
 
-def choose(rows: Sequence[dict], rule: str = ONE_SE) -> dict:
-    """The row to keep: "best" is the lowest held-out score; "1se" (the default) is the simplest row
+def choose(rows: Sequence[dict], rule: str = BEST) -> dict:
+    """The row to keep: "best" (the default) is the lowest held-out score; "1se" is the simplest row
     whose score is within one standard error of the lowest (fewest fitted parameters, then the
-    strongest shrinkage, then the order given), the usual guard against choosing by fold noise:
-    with few folds the lowest score is often luck, and the simpler model predicts new runs as well."""
+    strongest shrinkage, then the order given), the usual guard against choosing by fold noise when
+    there are enough folds to estimate that error (with 2 or 3 it is mostly the folds' own spread)."""
     best = min(rows, key=lambda r: _finite(r["score"]))
     if rule == BEST or not np.isfinite(best["score"]):
         return best

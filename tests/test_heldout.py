@@ -71,7 +71,7 @@ def test_choose_keeps_the_simplest_candidate_within_one_standard_error():
             {"name": "three", "score": 11.5, "score_se": 1.0, "n_params": 3, "run": {}},
             {"name": "shrunk", "score": 11.9, "score_se": 1.0, "n_params": 3, "run": {"shrink": 100.0}},
             {"name": "initial model", "score": 12.5, "score_se": 1.0, "n_params": 0, "run": {}}]
-    assert choose(rows, "best")["name"] == "full"
+    assert choose(rows, "best")["name"] == "full" == choose(rows)["name"]  # the default
     assert choose(rows, "1se")["name"] == "shrunk"  # within 10 + 2; the initial model (12.5) is not
     rows[0]["score_se"] = 3.0
     assert choose(rows, "1se")["name"] == "initial model"
