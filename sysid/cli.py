@@ -192,21 +192,14 @@ def _add_eval(sub) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from sysid.evaluate import eval_files, format_table
+    from sysid.evaluate import beaten_warnings, eval_files, format_table
     from sysid.validate import parse_horizons
 
     report = eval_files(models=args.model, fits=args.fit, log_paths=args.log, out=args.out,
                         horizons=parse_horizons(args.horizons), map_path=args.map, log_format=args.format,
                         episode=args.episode, reference=args.reference, nthread=args.threads)
-    for w in report["worse_than_reference"]:
-        if w["horizon"] == "open":
-            continue
-        if "signal" in w:
-            warnings.warn(f"{w['model']} predicts {w['signal']} of {w['log']} worse than {report['reference']} over {w['horizon']} s "
-                          f"windows (RMSE {w['rmse']:.4g} vs {w['reference_rmse']:.4g})")
-        else:
-            warnings.warn(f"{w['model']} predicts {w['log']} worse than {report['reference']} over {w['horizon']} s windows "
-                          f"(score {w['score']:.3g} vs {w['reference_score']:.3g})")
+    for text in beaten_warnings(report):
+        warnings.warn(text)
     if not args.quiet:
         print(format_table(report))
         print(f"wrote {os.path.join(args.out, 'eval.json')}, eval_horizons.png, eval_traces.png")

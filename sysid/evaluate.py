@@ -10,8 +10,9 @@ eval.json (DESIGN.md contract, fields may be added):
     {"models": {LABEL: {"rmse": {HORIZON: {SIGNAL: value}}, "per_log": {LOG: {HORIZON: {SIGNAL: value}}},
                         "score": {HORIZON: value}, "source": path}},
      "horizons": [...], "logs": [...], "best": {HORIZON: LABEL}, "reference": LABEL,
-     "worse_than_reference": [{"model", "log", "horizon", "score", "reference_score"} or, worse on one
-     signal, {"model", "log", "horizon", "signal", "rmse", "reference_rmse"}], ...}
+     "worse_than_reference": [{"model", "than", "log", "horizon", "score", "reference_score"} or, worse
+     on one signal, {"model", "than", "log", "horizon", "signal", "rmse", "reference_rmse"}],
+     "fits_beaten": [the same, for every fit folder against every plain model], ...}
 "score" is the root mean square over signals of RMSE / the signal's noise level, one number to
 rank models whose signals have different units.
 """
@@ -50,6 +51,7 @@ class ModelUnderTest:
       params: parameters applied on top of the model (a fitted `delay`), else empty.
       values: (len(params),) their values.
       loop: actuator models in the loop (a fit with `--actuator`), else None.
+      fitted: a fit folder (`--fit`): compared with every plain model in `fits_beaten`.
     """
 
     label: str
@@ -58,6 +60,7 @@ class ModelUnderTest:
     params: ParamSet
     values: np.ndarray
     loop: object | None = None
+    fitted: bool = False
 
     def __post_init__(self):
         if not self.label or "=" in self.label:
@@ -114,7 +117,7 @@ def fit_folder(label: str, folder: str | os.PathLike) -> ModelUnderTest:
     loop = None
     if result.get("actuator_models"):
         loop = _actuators(folder, model, result["actuator_models"])
-    return ModelUnderTest(label, str(folder), model, params, values, loop)
+    return ModelUnderTest(label, str(folder), model, params, values, loop, fitted=True)
 
 
 def _actuators(folder: pathlib.Path, model: mujoco.MjModel, files: Sequence) -> object:
@@ -178,23 +181,44 @@ def evaluate(models: Sequence[ModelUnderTest], logs: Sequence[Log], horizons: Se
         out["models"][m.label] = entry
     out["best"] = {h: min(labels, key=lambda k: _nan_last(out["models"][k]["score"][h])) for h in horizons}
     ref = out["models"][reference]
-    # Worse by the pooled score, or on any one signal (a model can win the score and lose the angle).
-    out["worse_than_reference"] = []
-    for k in labels:
-        if k == reference:
-            continue
-        m = out["models"][k]
-        for name in log_names:
-            for h in horizons:
-                if not m["per_log_score"][name][h] <= ref["per_log_score"][name][h]:
-                    out["worse_than_reference"].append({"model": k, "log": name, "horizon": h, "score": m["per_log_score"][name][h],
-                                                        "reference_score": ref["per_log_score"][name][h]})
-                for signal, value in m["per_log"][name][h].items():
-                    other = ref["per_log"][name][h].get(signal, np.nan)
-                    if np.isfinite(other) and not value <= other:
-                        out["worse_than_reference"].append({"model": k, "log": name, "horizon": h, "signal": signal,
-                                                            "rmse": value, "reference_rmse": other})
+    out["worse_than_reference"] = [w for k in labels if k != reference for w in _worse(out, k, reference)]
+    # Every fit against every plain model, so one run names each model that predicts better than a fit.
+    fitted = [m.label for m in models if m.fitted]
+    out["fits_beaten"] = [w for k in fitted for other in labels if other not in fitted for w in _worse(out, k, other)]
     return out
+
+
+def _worse(report: dict, label: str, than: str) -> list[dict]:
+    """Where model `label` predicts a log worse than model `than`, by the pooled score
+    {model, than, log, horizon, score, reference_score} or on one signal (a model can win the score
+    and lose the angle) {model, than, log, horizon, signal, rmse, reference_rmse}."""
+    m, ref, out = report["models"][label], report["models"][than], []
+    for name in report["logs"]:
+        for h in report["horizons"]:
+            if not m["per_log_score"][name][h] <= ref["per_log_score"][name][h]:  # NaN (diverged) counts as worse
+                out.append({"model": label, "than": than, "log": name, "horizon": h, "score": m["per_log_score"][name][h],
+                            "reference_score": ref["per_log_score"][name][h]})
+            for signal, value in m["per_log"][name][h].items():
+                other = ref["per_log"][name][h].get(signal, np.nan)
+                if np.isfinite(other) and not value <= other:
+                    out.append({"model": label, "than": than, "log": name, "horizon": h, "signal": signal, "rmse": value,
+                                "reference_rmse": other})
+    return out
+
+
+def beaten_warnings(report: dict) -> list[str]:
+    """One warning per (model, better model, log, windowed horizon) of `worse_than_reference` and
+    `fits_beaten`, naming the signals it loses on."""
+    grouped: dict[tuple, list[str]] = {}
+    for w in [*report["worse_than_reference"], *report.get("fits_beaten", [])]:
+        if w["horizon"] != OPEN:
+            what = (f"{w['signal']} RMSE {w['rmse']:.4g} vs {w['reference_rmse']:.4g}" if "signal" in w
+                    else f"score {w['score']:.3g} vs {w['reference_score']:.3g}")
+            grouped.setdefault((w["model"], w["than"], w["log"], w["horizon"]), [])
+            if what not in grouped[(w["model"], w["than"], w["log"], w["horizon"])]:
+                grouped[(w["model"], w["than"], w["log"], w["horizon"])].append(what)
+    return [f"{model} predicts {log} worse than {than} over {h} s windows ({'; '.join(whats)})"
+            for (model, than, log, h), whats in grouped.items()]
 
 
 def _nan_last(x: float) -> float:

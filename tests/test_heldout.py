@@ -141,6 +141,17 @@ def test_a_fit_that_predicts_held_out_data_worse_than_its_start_warns_and_shrink
     assert all(w["fitted"] > 2 * w["initial"] for w in worse)
     assert "predicts " + str(saturating["held"]) + " worse than the initial model over 1 s windows" in err
 
+    # One eval run names every plain model that predicts better than the fit, not only the reference.
+    assert main(["eval", "--model", f"nominal={saturating['model']}", "--model", f"again={saturating['model']}",
+                 "--fit", f"plain={saturating['dir'] / 'plain'}", "--log", str(saturating["held"]), "--horizons", "0.5,1",
+                 "--out", str(saturating["dir"] / "eval"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    report = _json(saturating["dir"] / "eval" / "eval.json")
+    assert report["reference"] == "nominal"
+    beaten = {(w["than"], w["horizon"]) for w in report["fits_beaten"] if w["model"] == "plain" and "signal" not in w}
+    assert beaten == {(m, h) for m in ("nominal", "again") for h in ("0.5", "1")}
+    assert f"plain predicts {saturating['held']} worse than again over 1 s windows (score" in err
+
     assert main(_overfit_argv(saturating, "shrunk", "--shrink", "auto")) == 0
     err = capsys.readouterr().err
     result = _json(saturating["dir"] / "shrunk" / "result.json")
