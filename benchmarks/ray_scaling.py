@@ -6,8 +6,8 @@ Two workloads on the bundled 2-link arm (datasets/arm2, 8 parameters):
   * one CMA-ES stage with a population of 256 (4 generations, 32 windows of 0.25 s per candidate);
     on Ray each generation is split across the workers' actors.
 Prints wall time and simulated model steps per second of each, as ratios to local, and whether the
-Ray fits gave the local numbers. Ray's start-up (ray.init, a first task on every worker) is left out;
-the actors' start-up is part of the population stage.
+Ray fits gave the local numbers. Ray's start-up (ray.init, a first task on every worker, starting the
+actors: seconds, once per command) is left out; sending each fit's inputs to the actors is in.
 
     python benchmarks/ray_scaling.py [--seconds 4] [--generations 4]
 """
@@ -53,6 +53,12 @@ def run(model, logs, params, config: FitConfig, backend) -> tuple[float, int, np
     return time.perf_counter() - start, result.sim_steps, result.values
 
 
+def _warm(_) -> int:
+    import sysid.fit  # noqa: F401
+
+    return os.getpid()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="s of datasets/arm2/run1.csv fitted (default 4)")
@@ -76,8 +82,10 @@ def main() -> None:
         for workers in (1, 2):
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
             try:
-                ray.get([ray.remote(num_cpus=1)(os.getpid).remote() for _ in range(workers)])  # workers started
                 backend = RayBackend(owned=False)
+                backend.map(_warm, range(workers))  # task workers started, sysid imported there
+                if config.starts == 1:  # and the actors the population stage uses
+                    ray.get([actor.ready.remote() for actor in backend.actors()])
                 wall_r, steps_r, values_r = run(model, [log], params, dataclasses.replace(config), backend)
             finally:
                 ray.shutdown()

@@ -76,6 +76,7 @@ class RayBackend:
 
         self._owned = owned  # this command started (or connected) Ray and shuts it down
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._actors: list = []  # PopulationWorker actors, started at the first large batch, kept for later fits
 
     @classmethod
     def connect(cls, target: str) -> RayBackend:
@@ -107,13 +108,33 @@ class RayBackend:
     def close(self) -> None:
         import ray
 
+        self._end_actors()
         if self._owned and ray.is_initialized():
             ray.shutdown()
+
+    def actors(self) -> list:
+        """One `PopulationWorker` actor per CPU of the cluster, started on first use (a process each,
+        which imports sysid: seconds), restarted by Ray when its process dies."""
+        import ray
+
+        if not self._actors:
+            worker = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)(PopulationWorker)
+            self._actors = [worker.remote() for _ in range(self.workers)]
+        return self._actors
+
+    def _end_actors(self) -> None:
+        """End the actors: each holds a CPU that tasks need (else tasks would wait for them forever)."""
+        import ray
+
+        for actor in self._actors:
+            ray.kill(actor)
+        self._actors = []
 
     def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list:
         """[function(item) for item in items], each call a Ray task (retried when its worker dies), in order."""
         import ray
 
+        self._end_actors()
         call = ray.remote(max_retries=RETRIES, num_cpus=1)(_call)
         shared = ray.put(function)
         refs = [call.remote(shared, item) for item in items]
@@ -130,6 +151,7 @@ class RayBackend:
         order. Ctrl-C cancels them: the starts that ran return their best so far, the others none."""
         import ray
 
+        self._end_actors()
         start = ray.remote(max_retries=RETRIES, num_cpus=1)(_fit_start)
         shared = [ray.put(x) for x in (model, list(logs), params, loop)]
         refs = [start.remote(*shared, config) for config in configs]
@@ -148,8 +170,8 @@ class RayBackend:
 
     def population(self, model: mujoco.MjModel, tracks: Sequence[Track], params: ParamSet,
                    loop: ClosedLoop | None = None) -> Population:
-        """A `Population` scorer for one fit (its actors start at the first large batch)."""
-        return Population(self.workers, model, tracks, params, loop)
+        """A `Population` scorer for one fit (the actors start at its first large batch)."""
+        return Population(self, model, tracks, params, loop)
 
 
 def _call(function: Callable[[Any], Any], item: Any) -> Any:
@@ -169,63 +191,80 @@ def _fit_start(model, logs, params, loop, config):
 class Population:
     """`Objective.batch`: scores a large batch of candidates on Ray actors, split in order.
 
-    Each actor holds a `Simulator` of the fit's model (built once) and the stages' windows; it gets
-    the candidates (B, dim) as an array and returns their (B,) losses, computed by an `Objective`
-    like the driver's, so every loss is the number the driver would compute.
+    Each actor builds a `Simulator` of the fit's model once (at its first batch of this fit) and
+    the windows of each stage; it gets the candidates (B, dim) as an array and returns their (B,)
+    losses, computed by an `Objective` like the driver's, so every loss is the number the driver
+    would compute. The fit's inputs travel once, as an object in Ray's store that the actors read
+    (again after a restart).
     """
 
-    def __init__(self, workers: int, model: mujoco.MjModel, tracks: Sequence[Track], params: ParamSet,
+    def __init__(self, backend: RayBackend, model: mujoco.MjModel, tracks: Sequence[Track], params: ParamSet,
                  loop: ClosedLoop | None):
-        self.workers = workers
+        self._backend = backend
         self._inputs = (model, list(tracks), params, loop)
-        self._actors: list = []
+        self._ref = None
 
     def __call__(self, objective: Objective, x: np.ndarray) -> np.ndarray | None:
         """(B, dim) candidates -> (B,) losses, or None for a batch too small to send."""
         import ray
 
         x = np.atleast_2d(x)
-        if len(x) < MIN_REMOTE_BATCH or self.workers < 1:
+        if len(x) < MIN_REMOTE_BATCH:
             return None
-        if not self._actors:
-            worker = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)(PopulationWorker)
-            # Arguments by value, not as object refs: a restarted actor needs them again (Ray issue 53727).
-            self._actors = [worker.remote(*self._inputs) for _ in range(self.workers)]
+        if self._ref is None:
+            self._ref = ray.put(self._inputs)
+        actors = self._backend.actors()
         shooting = objective.shooting
         stage = (shooting.horizon, shooting.max_windows, shooting.robust, objective.refine_states)
-        parts = [p for p in np.array_split(x, len(self._actors)) if len(p)]
-        refs = [actor.loss.remote(stage, objective.priors, part) for actor, part in zip(self._actors, parts)]
+        parts = [p for p in np.array_split(x, len(actors)) if len(p)]
+        # The inputs' ref inside a list: Ray passes it unresolved, an actor reads it when it is new to it.
+        refs = [actor.loss.remote([self._ref], stage, objective.priors, part) for actor, part in zip(actors, parts)]
         answers = ray.get(refs)  # Ctrl-C here reaches the optimizer, which keeps its best so far
         shooting.sim.steps += sum(steps for _, steps in answers)
         return np.concatenate([losses for losses, _ in answers])
 
     def close(self) -> None:
-        import ray
-
-        for actor in self._actors:
-            ray.kill(actor)
-        self._actors = []
+        self._ref = None  # the actors stay for the next fit; the backend ends them
 
 
 class PopulationWorker:
-    """A Ray actor's state: one `Simulator` and the windows of every stage it has scored."""
+    """A Ray actor's state: the `Simulator` of the fit it serves and the windows of every stage it has scored."""
 
-    def __init__(self, model: mujoco.MjModel, tracks: list[Track], params: ParamSet, loop: ClosedLoop | None):
-        from sysid.sim import Simulator
-
-        if loop is not None:
-            loop.bind(params)
-        self.sim = Simulator(model, params, nthread=1, loop=loop)
-        self.tracks = tracks
+    def __init__(self):
+        self.fit_key: str | None = None
+        self.sim = None
+        self.tracks: list[Track] = []
         self.stages: dict[tuple, Any] = {}
 
-    def loss(self, stage: tuple, priors, x: np.ndarray) -> tuple[np.ndarray, int]:
-        """(B, dim) candidates of a stage (horizon s, max_windows, robust loss, refine_states) -> (B,)
-        losses and the model steps simulated."""
+    def ready(self) -> int:
+        """The actor's process id, once it runs."""
+        import os
+
+        return os.getpid()
+
+    def _serve(self, inputs) -> None:
+        """Build the Simulator of the fit whose inputs (model, tracks, params, loop) are in Ray's store at `inputs`."""
+        import ray
+
+        from sysid.sim import Simulator
+
+        model, tracks, params, loop = ray.get(inputs)
+        if loop is not None:
+            loop.bind(params)
+        if self.sim is not None:
+            self.sim.close()
+        self.sim = Simulator(model, params, nthread=1, loop=loop)
+        self.tracks, self.stages, self.fit_key = tracks, {}, inputs.hex()
+
+    def loss(self, inputs: list, stage: tuple, priors, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """(B, dim) candidates of a stage (horizon s, max_windows, robust loss, refine_states) of the fit
+        whose inputs are at `inputs[0]` -> (B,) losses and the model steps simulated."""
         from sysid.loss import ShootingLoss
         from sysid.objective import Objective
         from sysid.sim import single_threaded_blas
 
+        if inputs[0].hex() != self.fit_key:
+            self._serve(inputs[0])
         horizon, max_windows, robust, refine_states = stage
         if stage not in self.stages:
             self.stages[stage] = ShootingLoss(self.sim, self.tracks, horizon, max_windows=max_windows, robust=robust)
