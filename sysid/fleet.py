@@ -92,7 +92,10 @@ def load_fleet(path: str | os.PathLike) -> list[Robot]:
 
         def resolve(file: str, what: str) -> str:
             resolved = folder / file
-            check_file(resolved, what=f"{what} of robot {name!r}")
+            try:
+                check_file(resolved, what=what)
+            except UserError as error:
+                raise UserError(f"{where}: {error}") from None
             return str(resolved)
 
         robots.append(Robot(name, resolve(entry["model"], "model"), tuple(resolve(x, "log") for x in logs), entry["params"],
