@@ -222,6 +222,7 @@ def _add_eval(sub) -> None:
     ev.add_argument("--horizons", default="0.5,1,open", help="prediction horizons: seconds or 'open' (default 0.5,1,open)")
     ev.add_argument("--reference", help="the label the other models are compared with (default: the first --model, else --fit)")
     ev.add_argument("--threads", type=int, help="rollout threads (default: all usable cores)")
+    _add_ray(ev, "each model scored as a Ray task")
     ev.add_argument("--out", required=True, help="output folder")
     ev.add_argument("--quiet", action="store_true", help="no table")
     ev.set_defaults(run=_run_eval)
@@ -233,7 +234,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     report = eval_files(models=args.model, fits=args.fit, log_paths=args.log, out=args.out,
                         horizons=parse_horizons(args.horizons), map_path=args.map, log_format=args.format,
-                        episode=args.episode, reference=args.reference, nthread=args.threads)
+                        episode=args.episode, reference=args.reference, nthread=args.threads, ray=args.ray)
     for w in report["worse_than_reference"]:
         if w["horizon"] != "open":
             warnings.warn(f"{w['model']} predicts {w['log']} worse than {report['reference']} over {w['horizon']} s windows "

@@ -184,3 +184,12 @@ def test_without_ray_nothing_imports_it_and_a_missing_ray_is_one_line(inputs, tm
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1] == ('sysid: error: --ray needs ray, which is not installed: '
                                                     'pip install "sysid[ray]"')
+
+
+def test_eval_scores_each_model_on_ray_with_the_local_numbers(cluster, inputs, local_starts, tmp_path):
+    argv = ["eval", "--model", f"nominal={ARM}", "--fit", f"fitted={inputs['tmp'] / 'local_starts'}", "--log", str(inputs["log"]),
+            "--horizons", "0.5,open", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "local")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "ray"), "--ray", cluster.address]) == 0
+    local, remote = (json.loads((tmp_path / name / "eval.json").read_text()) for name in ("local", "ray"))
+    assert remote["models"] == local["models"] and local["best"]["0.5"] == "fitted"
