@@ -26,7 +26,7 @@ ARM = REPO / "datasets" / "arm2" / "arm2.xml"
 PARAMS = "mass,damping,frictionloss,armature"
 STARTS_CONFIG = "horizons: [0.1, 0.3]\n"
 # CMA-ES runs (no least-squares probe first) with a population of 64, split across the actors.
-POPULATION_CONFIG = "horizons: [0.1, 0.3]\nlocal_first: false\noptimizer_options:\n  cmaes: {popsize: 64, max_evaluations: 256}\n"
+POPULATION_CONFIG = "horizons: [0.1, 0.3]\nlocal_first: false\noptimizer_options:\n  cmaes: {popsize: 64, max_evaluations: 600}\n"
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +81,16 @@ def test_four_starts_on_two_nodes_give_the_local_result(cluster, inputs, local_s
     assert _numbers(result) == _numbers(local_starts)  # bit for bit
 
 
-def test_a_population_of_64_split_across_actors_gives_the_local_result(cluster, inputs, tmp_path):
-    local = _fit(inputs, tmp_path / "local", "population")
-    assert local["stages"][0].startswith("cmaes") and "320 evaluations" in local["stages"][0]  # 5 generations of 64
+@pytest.fixture(scope="module")
+def local_population(inputs) -> dict:
+    return _fit(inputs, inputs["tmp"] / "local_population", "population")
+
+
+def test_a_population_of_64_split_across_actors_gives_the_local_result(cluster, inputs, local_population, tmp_path):
+    stage = local_population["stages"][0]
+    assert stage.startswith("cmaes") and "640 evaluations" in stage  # 10 generations of 64
     remote = _fit(inputs, tmp_path / "ray", "population", "--ray", cluster.address)
-    assert _numbers(remote) == _numbers(local)  # the remote steps are counted too
+    assert _numbers(remote) == _numbers(local_population)  # the remote steps are counted too
 
 
 def _ray_processes(title: str) -> list[psutil.Process]:
@@ -109,21 +114,27 @@ def _kill_when_running(title: str, done: threading.Event) -> list[int]:
     return killed
 
 
-def test_a_worker_killed_mid_fit_is_retried_and_the_fit_gives_the_same_result(cluster, inputs, local_starts, tmp_path):
+@pytest.mark.parametrize("worker", ["start task", "population actor"])
+def test_a_worker_killed_mid_fit_is_retried_and_the_fit_gives_the_same_result(cluster, inputs, request, tmp_path, worker):
     out = tmp_path / "ray"
     done, answer = threading.Event(), {}
+    if worker == "start task":
+        title, argv, local = "ray::_fit_start", _argv(inputs, out, "starts", "--starts", "4", "--seed", "3"), "local_starts"
+    else:
+        title, argv, local = "ray::PopulationWorker", _argv(inputs, out, "population"), "local_population"
+    expected = request.getfixturevalue(local)
 
     def run():
-        answer["code"] = main(_argv(inputs, out, "starts", "--starts", "4", "--seed", "3", "--ray", cluster.address))
+        answer["code"] = main([*argv, "--ray", cluster.address])
         done.set()
 
     fit = threading.Thread(target=run)
     fit.start()
-    killed = _kill_when_running("ray::_fit_start", done)
+    killed = _kill_when_running(title, done)
     fit.join(timeout=120)
-    assert killed, "no start was running to kill"
+    assert killed, f"no {worker} was running to kill"
     assert answer["code"] == 0
-    assert _numbers(json.loads((out / "result.json").read_text())) == _numbers(local_starts)
+    assert _numbers(json.loads((out / "result.json").read_text())) == _numbers(expected)
 
 
 def test_ctrl_c_of_the_driver_writes_the_best_result_so_far(cluster, inputs, tmp_path):
