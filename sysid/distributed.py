@@ -139,7 +139,7 @@ class RayBackend:
         shared = ray.put(function)
         refs = [call.remote(shared, item) for item in items]
         try:
-            return ray.get(refs)
+            return _get(refs)
         except KeyboardInterrupt:
             for ref in refs:
                 ray.cancel(ref, force=True)
@@ -156,7 +156,7 @@ class RayBackend:
         shared = [ray.put(x) for x in (model, list(logs), params, loop)]
         refs = [start.remote(*shared, config) for config in configs]
         try:
-            return ray.get(refs)
+            return _get(refs)
         except KeyboardInterrupt:
             for ref in refs:
                 ray.cancel(ref)  # a running start gets KeyboardInterrupt and returns its best so far
@@ -172,6 +172,18 @@ class RayBackend:
                    loop: ClosedLoop | None = None) -> Population:
         """A `Population` scorer for one fit (the actors start at its first large batch)."""
         return Population(self, model, tracks, params, loop)
+
+
+def _get(refs: list) -> list:
+    """ray.get of the refs in order; a user error raised in a task is raised here as itself (one line)."""
+    import ray
+
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as error:
+        if isinstance(error.cause, UserError):
+            raise UserError(str(error.cause)) from None
+        raise
 
 
 def _call(function: Callable[[Any], Any], item: Any) -> Any:

@@ -204,3 +204,12 @@ def test_eval_scores_each_model_on_ray_with_the_local_numbers(cluster, inputs, l
     assert main([*argv, "--out", str(tmp_path / "ray"), "--ray", cluster.address]) == 0
     local, remote = (json.loads((tmp_path / name / "eval.json").read_text()) for name in ("local", "ray"))
     assert remote["models"] == local["models"] and local["best"]["0.5"] == "fitted"
+
+
+def test_a_user_error_inside_a_ray_task_is_one_line(cluster, tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text("time,nothing\n0,1\n0.002,2\n")
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(f"robots:\n  - {{name: a, model: {ARM}, logs: [bad.csv], params: damping}}\n")
+    assert main(["fleet", str(fleet), "--out", str(tmp_path / "out"), "--ray", cluster.address, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sysid: error: robot 'a': ") and "bad.csv" in err[0]
