@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +88,8 @@ class RayBackend:
 
         options = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
         target = target.strip()
+        main_thread = threading.current_thread() is threading.main_thread()
+        sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
         try:
             if target not in RAY_TARGETS:
                 _check_reachable(target)  # also when connected already: the address given must work
@@ -103,6 +107,9 @@ class RayBackend:
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as error:
             text = " ".join(str(error).split())[:200]
             raise UserError(f"--ray {target}: cannot connect to the Ray cluster ({text})") from None
+        finally:
+            if main_thread and sigterm is not None:  # ray.init sets its own; SIGTERM stops a fit as Ctrl-C does
+                signal.signal(signal.SIGTERM, sigterm)
         return cls(owned=True)
 
     def close(self) -> None:
@@ -298,6 +305,6 @@ def _check_reachable(address: str) -> None:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as error:
-        reason = "timed out" if isinstance(error, TimeoutError) else (error.strerror or str(error))
-        raise UserError(f"--ray {address}: cannot reach the Ray cluster ({reason} after at most {CONNECT_TIMEOUT_S:g} s); "
+        reason = f"no answer in {CONNECT_TIMEOUT_S:g} s" if isinstance(error, TimeoutError) else (error.strerror or str(error))
+        raise UserError(f"--ray {address}: cannot reach the Ray cluster ({reason}); "
                         f"start it with `ray start --head` there, or check the address and firewall") from None
