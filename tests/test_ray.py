@@ -93,11 +93,12 @@ def test_a_population_of_64_split_across_actors_gives_the_local_result(cluster, 
     assert _numbers(remote) == _numbers(local_population)  # the remote steps are counted too
 
 
-def _ray_processes(title: str) -> list[psutil.Process]:
+def _ray_processes(title: str, *, since: float = 0.0) -> list[psutil.Process]:
+    """Ray worker processes running a task or actor `title` (their process title), started after `since` (epoch s)."""
     found = []
-    for process in psutil.process_iter(["cmdline"]):
+    for process in psutil.process_iter(["cmdline", "create_time"]):
         with_title = " ".join(process.info["cmdline"] or ())
-        if with_title.startswith(title):
+        if with_title.startswith(title) and process.info["create_time"] >= since:
             found.append(process)
     return found
 
@@ -145,9 +146,11 @@ def test_ctrl_c_of_the_driver_writes_the_best_result_so_far(cluster, inputs, tmp
     argv = _argv(inputs, out, "starts", "--starts", "2", "--ray", cluster.address)
     argv[argv.index(str(inputs["starts"]))] = str(config)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    started = time.time() - 1.0  # process start times are rounded
     driver = subprocess.Popen([sys.executable, "-m", "sysid_launch", *argv], env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not _ray_processes("ray::_fit_start") and time.monotonic() < deadline and driver.poll() is None:
+    # A Ray job gets its own worker processes: wait for this driver's starts to run.
+    while not _ray_processes("ray::_fit_start", since=started) and time.monotonic() < deadline and driver.poll() is None:
         time.sleep(0.05)
     time.sleep(0.5)  # into the search
     driver.send_signal(signal.SIGINT)
