@@ -152,7 +152,7 @@ def test_ctrl_c_of_the_driver_writes_the_best_result_so_far(cluster, inputs, tmp
     # A Ray job gets its own worker processes: wait for this driver's starts to run.
     while not _ray_processes("ray::_fit_start", since=started) and time.monotonic() < deadline and driver.poll() is None:
         time.sleep(0.05)
-    time.sleep(0.5)  # into the search
+    time.sleep(2.0)  # into the search
     driver.send_signal(signal.SIGINT)
     _, err = driver.communicate(timeout=60)
     assert driver.returncode == 130, err
