@@ -153,9 +153,9 @@ class RayBackend:
             raise
 
     def fit_starts(self, model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, configs: Sequence[FitConfig], *,
-                   loop: ClosedLoop | None = None) -> list[FitResult]:
+                   loop: ClosedLoop | None = None) -> list[FitResult | None]:
         """`sysid.fit.fit_start` of every config (one per start, seeds set), each a Ray task, results in
-        order. Ctrl-C cancels them: the starts that ran return their best so far, the others none."""
+        order. Ctrl-C cancels them: the starts that ran return their best so far, the others None."""
         import ray
 
         self._end_actors()
@@ -169,9 +169,11 @@ class RayBackend:
                 ray.cancel(ref)  # a running start gets KeyboardInterrupt and returns its best so far
             results = []
             for ref in refs:
-                with contextlib.suppress(ray.exceptions.RayError, ray.exceptions.GetTimeoutError):
+                try:
                     results.append(ray.get(ref, timeout=INTERRUPTED_WAIT_S))
-            if not results:
+                except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError):
+                    results.append(None)
+            if all(r is None for r in results):
                 raise
             return results
 

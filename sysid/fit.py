@@ -214,7 +214,10 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
     """
     configs = [dataclasses.replace(config, seed=config.seed + k) for k in range(config.starts)]  # start k: seed + k
     if backend is not None and config.starts > 1:
-        results = backend.fit_starts(model, logs, params, configs, loop=loop)
+        answers = backend.fit_starts(model, logs, params, configs, loop=loop)  # None: a start Ctrl-C stopped before it ran
+        results = [r for r in answers if r is not None]
+        seeds = [c.seed for c, r in zip(configs, answers) if r is not None]
+        missing = len(results) < len(configs)
     else:
         results = []
         for k, start_config in enumerate(configs):
@@ -224,6 +227,7 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
                 logger.info("start %d/%d (seed %d): final loss %.6g", k + 1, config.starts, start_config.seed, r.loss_final)
             if r.interrupted:
                 break
+        seeds, missing = [c.seed for c in configs[: len(results)]], False
     if choose is not None and len(results) > 1:
         best = results[choose(results)]
     else:
@@ -236,9 +240,9 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
     return dataclasses.replace(
         best, evaluations=sum(r.evaluations for r in results), sim_steps=sum(r.sim_steps for r in results),
         wall_time_s=sum(r.wall_time_s for r in results), rollout_time_s=sum(r.rollout_time_s for r in results),
-        rollout_calls=[c for r in results for c in r.rollout_calls], interrupted=any(r.interrupted for r in results),
+        rollout_calls=[c for r in results for c in r.rollout_calls], interrupted=missing or any(r.interrupted for r in results),
         gradient_steps=sum(r.gradient_steps for r in results),
-        starts=tuple((config.seed + k, float(r.loss_final)) for k, r in enumerate(results)),
+        starts=tuple((seed, float(r.loss_final)) for seed, r in zip(seeds, results)),
     )
 
 
