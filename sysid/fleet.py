@@ -21,6 +21,7 @@ import dataclasses
 import os
 import pathlib
 import re
+import sys
 import tempfile
 from typing import TYPE_CHECKING
 
@@ -116,7 +117,7 @@ def fit_fleet(path: str | os.PathLike, out: str | os.PathLike, *, seed: int | No
     jobs = [(robot, seed) for robot in robots]
     if backend is not None:
         if progress:
-            print(f"sysid: fleet: fitting {len(robots)} robots on Ray", flush=True)
+            print(f"sysid: fleet: fitting {len(robots)} robots on Ray", file=sys.stderr, flush=True)
         results = {}
         for robot, (summary, files) in zip(robots, backend.map(_fit_robot_files, jobs)):
             with io.output_set(out / robot.name, names=list(files)) as stage:
@@ -127,7 +128,7 @@ def fit_fleet(path: str | os.PathLike, out: str | os.PathLike, *, seed: int | No
         results = {}
         for robot in robots:
             if progress:
-                print(f"sysid: fleet: fitting {robot.name}", flush=True)
+                print(f"sysid: fleet: fitting {robot.name}", file=sys.stderr, flush=True)
             results[robot.name] = _fit_robot(robot, seed, out / robot.name)
     summary = summarize(results)
     summary["fleet"] = os.fspath(path)

@@ -216,3 +216,11 @@ def test_a_user_error_inside_a_ray_task_is_one_line(cluster, tmp_path, capsys):
     assert main(["fleet", str(fleet), "--out", str(tmp_path / "out"), "--ray", cluster.address, "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sysid: error: robot 'a': ") and "bad.csv" in err[0]
+
+
+def test_cross_validation_folds_on_ray_give_the_local_result(cluster, inputs, tmp_path):
+    extra = ("--cv", "2", "--optimizer", "lsq", "--horizons", "0.25")
+    local = _fit(inputs, tmp_path / "local", "starts", *extra)
+    remote = _fit(inputs, tmp_path / "ray", "starts", *extra, "--ray", cluster.address)
+    assert [f["params"] for f in remote["cv"]["folds"]] == [f["params"] for f in local["cv"]["folds"]]
+    assert remote["cv"]["by_horizon"] == local["cv"]["by_horizon"] and _numbers(remote) == _numbers(local)
