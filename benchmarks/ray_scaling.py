@@ -5,8 +5,10 @@ Two workloads on the bundled 2-link arm (datasets/arm2, 8 parameters):
     on Ray each start is a task;
   * one CMA-ES stage with a population of 256 (4 generations, 32 windows of 0.25 s per candidate);
     on Ray each generation is split across the workers' actors.
-Prints wall time and simulated model steps per second of each, as ratios to local, and whether the
-Ray fits gave the local numbers. Ray's start-up (ray.init, a first task on every worker, starting the
+Prints wall time and simulated model steps per second of each, as ratios to local, the CPU time
+(this process and every process it started: Ray's GCS, raylet, workers and actors) and steps per CPU
+second (Ray's overhead, visible also on a machine shared with other jobs), and whether the Ray fits
+gave the local numbers. Ray's start-up (ray.init, a first task on every worker, starting the
 actors: seconds, once per command) is left out; sending each fit's inputs to the actors is in.
 
     python benchmarks/ray_scaling.py [--seconds 4] [--generations 4]
@@ -15,6 +17,7 @@ actors: seconds, once per command) is left out; sending each fit's inputs to the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
@@ -23,6 +26,7 @@ import sys
 import time
 
 import numpy as np
+import psutil
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -46,11 +50,28 @@ def workloads(seconds: float, generations: int) -> dict[str, FitConfig]:
     }
 
 
-def run(model, logs, params, config: FitConfig, backend) -> tuple[float, int, np.ndarray]:
-    """(wall s, simulated steps, fitted values) of one fit."""
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU s used so far by this process and every process it started (for Ray: GCS, raylet, workers, actors)."""
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            times = child.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def run(model, logs, params, config: FitConfig, backend) -> tuple[float, float, int, np.ndarray]:
+    """(wall s, CPU s, simulated steps, fitted values) of one fit."""
+    start, cpu = time.perf_counter(), cpu_seconds()
     result = fit(model, logs, params, config, progress=False, quiet=True, backend=backend)
-    return time.perf_counter() - start, result.sim_steps, result.values
+    return time.perf_counter() - start, cpu_seconds() - cpu, result.sim_steps, result.values
+
+
+def row(name: str, run_name: str, wall: float, cpu: float, steps: int, local: tuple[float, float] | None, same: str) -> None:
+    rate, per_cpu = steps / wall, steps / cpu
+    ratios = (rate / local[0], per_cpu / local[1]) if local else (1.0, 1.0)
+    print(f"{name:<30}{run_name:<18}{wall:>8.2f}{rate:>10.3g}{ratios[0]:>8.2f}{cpu:>8.2f}{per_cpu:>12.3g}{ratios[1]:>8.2f}  {same}")
 
 
 def _warm(_) -> int:
@@ -74,11 +95,11 @@ def main() -> None:
     params = parse_params(PARAMS, model)
     print(f"machine: {os.cpu_count()} cores, {default_threads()} usable; load average {os.getloadavg()[0]:.2f} "
           f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1, 5, 15 min) at the start")
-    print(f"{'workload':<32}{'run':<18}{'wall s':>9}{'steps/s':>12}{'x local':>9}  same numbers")
+    print(f"{'workload':<30}{'run':<18}{'wall s':>8}{'steps/s':>10}{'x local':>8}{'CPU s':>8}{'steps/CPU s':>12}{'x local':>8}"
+          f"  same numbers")
     for name, config in workloads(args.seconds, args.generations).items():
-        wall, steps, values = run(model, [log], params, config, None)
-        local_rate = steps / wall
-        print(f"{name:<32}{f'local, {default_threads()} threads':<18}{wall:>9.2f}{local_rate:>12.3g}{1.0:>9.2f}  -")
+        wall, cpu, steps, values = run(model, [log], params, config, None)
+        row(name, f"local, {default_threads()} threads", wall, cpu, steps, None, "-")
         for workers in (1, 2):
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
             try:
@@ -86,14 +107,12 @@ def main() -> None:
                 backend.map(_warm, range(workers))  # task workers started, sysid imported there
                 if config.starts == 1:  # and the actors the population stage uses
                     ray.get([actor.ready.remote() for actor in backend.actors()])
-                wall_r, steps_r, values_r = run(model, [log], params, dataclasses.replace(config), backend)
+                wall_r, cpu_r, steps_r, values_r = run(model, [log], params, dataclasses.replace(config), backend)
             finally:
                 ray.shutdown()
-            rate = steps_r / wall_r
             same = "yes" if np.array_equal(values_r, values) and steps_r == steps else \
                 f"no (max rel diff {np.max(np.abs(values_r / values - 1)):.2g})"
-            print(f"{'':<32}{f'Ray, {workers} worker' + ('s' if workers > 1 else ''):<18}{wall_r:>9.2f}{rate:>12.3g}"
-                  f"{rate / local_rate:>9.2f}  {same}")
+            row("", f"Ray, {workers} worker" + ("s" if workers > 1 else ""), wall_r, cpu_r, steps_r, (steps / wall, steps / cpu), same)
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} at the end")
 
 
