@@ -2,7 +2,7 @@
 
 arm_a has datasets/arm2's true values; arm_b's masses, damping and armature differ by a few
 percent (another unit of the same robot); arm_c is like arm_a but its shoulder friction is three
-times higher (a worn joint): `sysid fleet` should flag it. Each robot has one 5 s multisine log,
+times higher (a worn joint): `sysid fleet` should flag it. Each robot has one 3 s multisine log,
 its own noise seed. Run from the repository root:
 
     python datasets/fleet/generate.py          # rewrites datasets/fleet/*.csv and truth.json
@@ -20,7 +20,7 @@ _spec = importlib.util.spec_from_file_location("arm2_generate", HERE.parent / "a
 arm2 = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(arm2)
 
-DURATION = 5.0  # s per robot
+DURATION = 3.0  # s per robot
 CHANGES = {  # factors on datasets/arm2/truth.json per robot
     "arm_a": {},
     "arm_b": {"mass@upper": 1.05, "mass@fore": 0.96, "damping@shoulder": 1.08, "damping@elbow": 0.93,
