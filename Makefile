@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0  # the local CPU build, before anything pulls a CUDA one
-	$(BIN)/pip install -q -e ".[test,docs,bench,rl,torch,mjx]"
+	$(BIN)/pip install -q -e ".[test,docs,bench,rl,torch,mjx,ray]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from sysid.data import Log
     from sysid.data.delay import DelayEstimate
+    from sysid.distributed import RayBackend
     from sysid.params import ParamSet
 
 DEMO_DIR = pathlib.Path(__file__).resolve().parent / "demo"  # a copy of datasets/arm2 shipped in the package
@@ -154,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
                      "TorchScript runs its code: only for files you trust)")
     fit.add_argument("--check", choices=["strict", "summary", "off"], default="summary", help="check the logs first (sysid check): "
                      "summary prints its verdict, strict refuses logs that fail it, off skips it (default summary)")
+    _add_ray(fit, "the starts, folds and candidate structures as Ray tasks, large CMA-ES generations across Ray actors")
     fit.add_argument("--out", required=True, help="output folder")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     fit.set_defaults(run=_run_fit)
@@ -169,7 +171,45 @@ def _parser() -> argparse.ArgumentParser:
     _add_excite(sub)
     _add_check(sub)
     _add_report(sub)
+    _add_fleet(sub)
     return parser
+
+
+def _add_ray(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--ray", nargs="?", const="auto", metavar="auto|local|ADDRESS",
+                        help=f"run on Ray ({what}): auto (the cluster `ray start` runs here, else a local one; the default "
+                             f"when --ray has no value), local, or a cluster's HOST:PORT; same numbers as without --ray "
+                             f'(needs pip install "sysid[ray]")')
+
+
+def _add_fleet(sub) -> None:
+    fleet = sub.add_parser("fleet", help="fit one calibration per robot of a fleet and table the values across it",
+                           description="Fit every robot of FLEET.yaml (robots: [{name, model, logs, params, config, map}], "
+                                       "optional defaults: {...}) into OUT/NAME/ as sysid fit does; write OUT/summary.json and "
+                                       "OUT/summary.md: every parameter across the fleet, outliers flagged (robust z-score).")
+    fleet.add_argument("fleet", help="the fleet file (YAML); relative paths in it are relative to its folder")
+    fleet.add_argument("--seed", type=int, help="random seed of every robot's fit (default: each config's, else 0)")
+    _add_ray(fleet, "the robots' fits as Ray tasks")
+    fleet.add_argument("--out", required=True, help="output folder: one folder per robot, summary.json, summary.md")
+    fleet.add_argument("--quiet", action="store_true", help="no progress or table")
+    fleet.set_defaults(run=_run_fleet)
+
+
+def _run_fleet(args: argparse.Namespace) -> int:
+    from sysid.fleet import fit_fleet, format_table, load_fleet
+
+    load_fleet(args.fleet)  # a bad fleet file fails before Ray starts
+    if args.ray is None:
+        summary = fit_fleet(args.fleet, args.out, seed=args.seed, progress=not args.quiet)
+    else:
+        from sysid.distributed import ray_session
+
+        with ray_session(args.ray) as backend:
+            summary = fit_fleet(args.fleet, args.out, seed=args.seed, backend=backend, progress=not args.quiet)
+    if not args.quiet:
+        print(format_table(summary))
+        print(f"wrote {len(summary['robots'])} fit folders, summary.json and summary.md to {args.out}/")
+    return 0
 
 
 def _add_eval(sub) -> None:
@@ -186,6 +226,7 @@ def _add_eval(sub) -> None:
     ev.add_argument("--horizons", default="0.5,1,open", help="prediction horizons: seconds or 'open' (default 0.5,1,open)")
     ev.add_argument("--reference", help="the label the other models are compared with (default: the first --model, else --fit)")
     ev.add_argument("--threads", type=int, help="rollout threads (default: all usable cores)")
+    _add_ray(ev, "each model scored as a Ray task")
     ev.add_argument("--out", required=True, help="output folder")
     ev.add_argument("--quiet", action="store_true", help="no table")
     ev.set_defaults(run=_run_eval)
@@ -197,7 +238,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     report = eval_files(models=args.model, fits=args.fit, log_paths=args.log, out=args.out,
                         horizons=parse_horizons(args.horizons), map_path=args.map, log_format=args.format,
-                        episode=args.episode, reference=args.reference, nthread=args.threads)
+                        episode=args.episode, reference=args.reference, nthread=args.threads, ray=args.ray)
     for text in beaten_warnings(report):
         warnings.warn(text)
     if not args.quiet:
@@ -427,7 +468,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, seed=args.seed, starts=args.starts, nthread=args.threads, out=args.out, progress=not args.quiet,
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
         actuator=args.actuator, cv=args.cv, horizons=args.horizons, shrink=args.shrink, structures_path=args.structures, select=args.select,
-        trust_code=args.trust_code, loss=args.loss, check=args.check,
+        trust_code=args.trust_code, loss=args.loss, check=args.check, ray=args.ray,
     )
     if summary.get("interrupted"):
         return 128 + _SIGNAL[0]  # fit_files said so in one line
@@ -443,7 +484,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
               episode: int | str | None = None, actuator: str | None = None, cv: int | None = None, horizons: str | None = None,
               shrink: str | float | None = None, structures_path: str | None = None, select: str = "best", trust_code: bool = False,
-              loss: str | None = None, check: str = "summary") -> dict:
+              loss: str | None = None, check: str = "summary", ray: "str | RayBackend | None" = None) -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
 
     `val` keeps the last fraction of each log for validation, `val_log_paths` are validation-only
@@ -453,7 +494,16 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     `structures`. `trim_idle` drops each log's idle start and end. The delay estimated from the logs
     is reported (`delay_estimate`) and starts a fitted `delay` unless the config sets its initial value.
     `check` ("strict", "summary", "off") runs `sysid check` on the training logs first (`sysid.check.fit_check`).
+    `ray` ("auto", "local", HOST:PORT, or a connected `sysid.distributed.RayBackend`) runs the
+    independent fits and large candidate batches on Ray, with the same numbers.
     """
+    if isinstance(ray, str):  # connect for the fit, then run it with the connection
+        arguments = dict(locals())
+        from sysid.distributed import ray_session
+
+        with ray_session(ray) as backend:
+            return fit_files(**{**arguments, "ray": backend})
+    backend = ray
     from sysid.config import RUN_KEYS, load_config
     from sysid.data import load_log
     from sysid.data.align import split_time, trim_idle as trim
@@ -515,12 +565,15 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     base = Structure("command line", params or "", actuator, {})
     current: dict = {}  # the delay estimate and actuator loop of the fit in progress
 
-    def fit_one(structure: Structure, train: list, *, quiet: bool, choose=None):
-        from sysid.fit import fit
-
+    def flush_pending() -> None:
         for line in pending:  # the check's summary, once the inputs have passed every test
             print(line, file=sys.stderr)
         pending.clear()
+
+    def fit_one(structure: Structure, train: list, *, quiet: bool, choose=None, backend=None):
+        from sysid.fit import fit
+
+        flush_pending()
         cfg = dataclasses.replace(config, **structure.run)
         loop = None
         if structure.actuator:
@@ -530,16 +583,31 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         param_set = _parse_structure_params(structure, model, config_file.params, loop, strict=structure is base)
         current["extra"], param_set, current["estimate"] = _delay_estimate(model, train, param_set, config_file.params)
         current["loop"] = loop
-        result = fit(model, train, param_set, cfg, progress=progress and not quiet, loop=loop, choose=choose, quiet=True)
+        result = fit(model, train, param_set, cfg, progress=progress and not quiet, loop=loop, choose=choose, quiet=True,
+                     backend=backend)
         if not quiet:  # the final fit: default bounds it ended at are widened (`sysid.bounds`), then warnings
             from sysid.bounds import adapt_bounds
 
-            refit = lambda ps: fit(model, train, ps, cfg, progress=False, loop=loop, choose=choose, quiet=True)  # noqa: E731
+            refit = lambda ps: fit(model, train, ps, cfg, progress=False, loop=loop, choose=choose, quiet=True,  # noqa: E731
+                                   backend=backend)
             result, current["bounds"] = adapt_bounds(result, refit, config_file.params, model=model, say=say)
             for message in result.warnings:
                 warnings.warn(message)
         return result, loop
 
+    def fit_job(job: tuple) -> tuple:  # a held-out fit on a Ray worker: its fit, loop and `current`
+        structure, train = job
+        result, loop = fit_one(structure, list(train), quiet=True)
+        return result, loop, dict(current)
+
+    def fit_many(jobs: list[tuple]) -> list[tuple]:
+        """The held-out fits [(structure, train logs)] as Ray tasks, in order."""
+        flush_pending()
+        answers = backend.map(fit_job, jobs)
+        current.update(answers[-1][2])  # as fitting them one after another leaves it
+        return [(result, loop) for result, loop, _ in answers]
+
+    many = fit_many if backend is not None else None
     say = (lambda text: print(f"sysid: {text}", file=sys.stderr)) if progress else None
     structures = load_structures(structures_path, base, keys=sorted(RUN_KEYS)) if structures_path else None
     if auto_shrink:
@@ -550,7 +618,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         from sysid.heldout import rank_structures
 
         chosen, ranking, kept = rank_structures(fit_one, structures, model, eval_horizons, folds=folds, train=logs, held=val_logs,
-                                                held_names=val_names, nthread=config.nthread, rule=select, progress=say)
+                                                held_names=val_names, nthread=config.nthread, rule=select, progress=say, fit_many=many)
         extra["structures"] = {"chosen": chosen.name, "by": "cross-validation" if folds else "validation", "rule": select,
                                "ranking": ranking}
         if auto_shrink:  # "initial": the initial values kept, as if the strength were infinite
@@ -563,7 +631,8 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     elif folds is not None:
         from sysid.heldout import cross_validate
 
-        extra["cv"] = cross_validate(fit_one, base, folds, model, eval_horizons, nthread=config.nthread, progress=say)
+        extra["cv"] = cross_validate(fit_one, base, folds, model, eval_horizons, nthread=config.nthread, progress=say,
+                                     fit_many=many)
     choose = None
     if val_logs and dataclasses.replace(config, **chosen.run).starts > 1:
         def choose(results):  # the start that predicts the held-out logs best
@@ -574,7 +643,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         for message in result.warnings:
             warnings.warn(message)
     else:
-        result, loop = fit_one(chosen, logs, quiet=False, choose=choose)
+        result, loop = fit_one(chosen, logs, quiet=False, choose=choose, backend=backend)
     extra.update(current.get("extra", {}))
     estimate = current.get("estimate")
     if estimate is not None and result.params.delay_index is not None and "delay_estimate" in extra:  # the fit against the estimate

@@ -24,6 +24,7 @@ import json
 import os
 import pathlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
@@ -35,6 +36,9 @@ from sysid.errors import UserError
 from sysid.params import ParamSet, parse_params
 from sysid.validate import OPEN, horizon_errors, rmse, score, signal_scales
 from sysid.version import __version__
+
+if TYPE_CHECKING:
+    from sysid.distributed import RayBackend
 
 MAX_TRACE_LOGS = 8  # logs drawn in eval_traces.png (every log is in the tables and eval.json)
 MAX_POINTS = 2000  # samples drawn per line (long logs are decimated for the figure only)
@@ -148,7 +152,8 @@ def _actuators(folder: pathlib.Path, model: mujoco.MjModel, files: Sequence) -> 
 
 
 def evaluate(models: Sequence[ModelUnderTest], logs: Sequence[Log], horizons: Sequence[str], *,
-             names: Sequence[str] | None = None, reference: str | None = None, nthread: int | None = None) -> dict:
+             names: Sequence[str] | None = None, reference: str | None = None, nthread: int | None = None,
+             backend: "RayBackend | None" = None) -> dict:
     """Score every model on every log at every horizon; returns eval.json's dict.
 
     Args:
@@ -157,6 +162,7 @@ def evaluate(models: Sequence[ModelUnderTest], logs: Sequence[Log], horizons: Se
       horizons: as in `--horizons`: seconds as text ("0.5") or "open".
       names: labels of the logs (default: their sources).
       reference: the label the others are compared with (default: the first model).
+      backend: Ray (`sysid.distributed`): each model is scored in a Ray task (the same numbers).
     """
     labels = [m.label for m in models]
     if len(set(labels)) != len(labels):
@@ -168,8 +174,11 @@ def evaluate(models: Sequence[ModelUnderTest], logs: Sequence[Log], horizons: Se
     scales = signal_scales(models[0].model, logs)
     out: dict = {"models": {}, "horizons": list(horizons), "logs": log_names, "reference": reference,
                  "noise_levels": scales, "version": __version__}
-    for m in models:
-        errors = horizon_errors(m.model, m.params, m.values[None], logs, horizons, nthread=nthread, loop=m.loop)
+    def model_errors(m: ModelUnderTest) -> dict:
+        return horizon_errors(m.model, m.params, m.values[None], logs, horizons, nthread=nthread, loop=m.loop)
+
+    every = backend.map(model_errors, models) if backend is not None else [model_errors(m) for m in models]
+    for m, errors in zip(models, every):
         entry: dict = {"source": m.source, "rmse": {}, "score": {}, "per_log": {name: {} for name in log_names},
                        "per_log_score": {name: {} for name in log_names}}
         for h in horizons:
@@ -254,8 +263,10 @@ def _fmt(x: float | None) -> str:
 
 def eval_files(*, models: Sequence[str] = (), fits: Sequence[str] = (), log_paths: Sequence[str], out: str,
                horizons: Sequence[str], map_path: str | None = None, log_format: str | None = None,
-               episode: int | None = None, reference: str | None = None, nthread: int | None = None) -> dict:
-    """Everything `sysid eval` does, from file names to eval.json, eval_horizons.png and eval_traces.png."""
+               episode: int | None = None, reference: str | None = None, nthread: int | None = None,
+               ray: str | None = None) -> dict:
+    """Everything `sysid eval` does, from file names to eval.json, eval_horizons.png and eval_traces.png.
+    `ray` ("auto", "local", HOST:PORT): each model is scored as a Ray task (`sysid.distributed`)."""
     from sysid.data import load_log
     from sysid.validate import check_horizons
 
@@ -265,7 +276,14 @@ def eval_files(*, models: Sequence[str] = (), fits: Sequence[str] = (), log_path
     under_test += [fit_folder(*split_label(t, option="--fit")) for t in fits]
     logs = [load_log(path, map_path=map_path, format=log_format, episode=episode) for path in log_paths]
     check_horizons(horizons, logs)
-    report = evaluate(under_test, logs, horizons, names=list(log_paths), reference=reference, nthread=nthread)
+    if ray is None:
+        report = evaluate(under_test, logs, horizons, names=list(log_paths), reference=reference, nthread=nthread)
+    else:
+        from sysid.distributed import ray_session
+
+        with ray_session(ray) as backend:
+            report = evaluate(under_test, logs, horizons, names=list(log_paths), reference=reference, nthread=nthread,
+                              backend=backend)
     report["command_inputs"] = {"models": list(models), "fits": list(fits), "map": map_path}
     outdir = pathlib.Path(out)
     outdir.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from sysid.uncertainty import Uncertainty
 
 if TYPE_CHECKING:
     from sysid.closedloop import ClosedLoop
+    from sysid.distributed import RayBackend
 
 logger = logging.getLogger(__name__)
 POOR_FIT_LOSS = 10.0  # mean squared residual in noise units above which a fit is reported as poor
@@ -197,7 +198,7 @@ AT_BOUND = 1e-3  # a fitted value this close to a bound, in the unit box, is rep
 
 def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig = FitConfig(), *, progress: bool = True,
         loop: "ClosedLoop | None" = None, choose: "Callable[[list[FitResult]], int] | None" = None,
-        quiet: bool = False) -> FitResult:
+        quiet: bool = False, backend: "RayBackend | None" = None) -> FitResult:
     """Fit `params` of `model` to `logs` under the multiple-shooting rollout loss.
 
     Args:
@@ -207,19 +208,26 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
         error; default: the lowest final loss on the fitted logs.
       quiet: collect the warnings in `FitResult.warnings` without issuing them (inner fits of a
         cross-validation).
+      backend: Ray (`sysid.distributed`): several starts run as Ray tasks, one start's large
+        candidate batches are split across Ray actors; the numbers are the local fit's.
     The kept start's warnings are issued once each, after all starts ran.
     """
-    results: list[FitResult] = []
-    with single_threaded_blas():
-        for k in range(config.starts):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                r = _fit(model, logs, params, dataclasses.replace(config, seed=config.seed + k), progress=progress, loop=loop)
-            results.append(dataclasses.replace(r, warnings=tuple(dict.fromkeys(str(w.message) for w in caught))))
+    configs = [dataclasses.replace(config, seed=config.seed + k) for k in range(config.starts)]  # start k: seed + k
+    if backend is not None and config.starts > 1:
+        answers = backend.fit_starts(model, logs, params, configs, loop=loop)  # None: a start Ctrl-C stopped before it ran
+        results = [r for r in answers if r is not None]
+        seeds = [c.seed for c, r in zip(configs, answers) if r is not None]
+        missing = len(results) < len(configs)
+    else:
+        results = []
+        for k, start_config in enumerate(configs):
+            r = fit_start(model, logs, params, start_config, progress=progress, loop=loop, backend=backend)
+            results.append(r)
             if config.starts > 1:
-                logger.info("start %d/%d (seed %d): final loss %.6g", k + 1, config.starts, config.seed + k, r.loss_final)
+                logger.info("start %d/%d (seed %d): final loss %.6g", k + 1, config.starts, start_config.seed, r.loss_final)
             if r.interrupted:
                 break
+        seeds, missing = [c.seed for c in configs[: len(results)]], False
     if choose is not None and len(results) > 1:
         best = results[choose(results)]
     else:
@@ -232,13 +240,23 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
     return dataclasses.replace(
         best, evaluations=sum(r.evaluations for r in results), sim_steps=sum(r.sim_steps for r in results),
         wall_time_s=sum(r.wall_time_s for r in results), rollout_time_s=sum(r.rollout_time_s for r in results),
-        rollout_calls=[c for r in results for c in r.rollout_calls], interrupted=any(r.interrupted for r in results),
+        rollout_calls=[c for r in results for c in r.rollout_calls], interrupted=missing or any(r.interrupted for r in results),
         gradient_steps=sum(r.gradient_steps for r in results),
-        starts=tuple((config.seed + k, float(r.loss_final)) for k, r in enumerate(results)),
+        starts=tuple((seed, float(r.loss_final)) for seed, r in zip(seeds, results)),
     )
 
 
-def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool, loop=None) -> FitResult:
+def fit_start(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool = False,
+              loop: "ClosedLoop | None" = None, backend: "RayBackend | None" = None) -> FitResult:
+    """One start of `fit` from `config.seed`, its warnings collected in `FitResult.warnings` (not issued)."""
+    with single_threaded_blas(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = _fit(model, logs, params, config, progress=progress, loop=loop, backend=backend)
+    return dataclasses.replace(r, warnings=tuple(dict.fromkeys(str(w.message) for w in caught)))
+
+
+def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool, loop=None,
+         backend: "RayBackend | None" = None) -> FitResult:
     start_time = time.perf_counter()
     tracks = [bind_log(log, model) for log in logs]
     if len({tr.signals for tr in tracks}) > 1:
@@ -259,6 +277,8 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     if loop is not None:
         loop.bind(params)
     sim = Simulator(model, params, nthread=config.nthread, loop=loop)
+    # Large candidate batches of the global searches go to Ray actors, each with its own Simulator.
+    population = backend.population(model, tracks, params, loop) if backend is not None and global_opts else None
     history: list[tuple[int, float, str]] = []
     stages: list[str] = []
     evaluations = gradient_steps = 0
@@ -276,6 +296,8 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
 
         objective = Objective(loss, refine_states=polish and config.refine_states, priors=stage_priors(loss), final=final,
                               on_evaluate=on_evaluate)
+        if population is not None and not optimizer.local:
+            objective.batch = population
         expected = getattr(optimizer, "expected_evaluations", None)
         bar.stage(f"{label} ({loss.n_windows} windows)", expected(objective) if expected else None)
         running.append(objective)
@@ -318,6 +340,8 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
             u = running[-1].best_x[: len(params)]
     finally:
         bar.close()
+        if population is not None:
+            population.close()
 
     searched = bool(chain)  # "none" keeps the initial values: nothing was fitted, so nothing to warn about the search
     values = params.from_unit(u) if searched else np.array(params.initial, dtype=float)  # exact, not through the unit box

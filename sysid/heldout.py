@@ -69,6 +69,23 @@ class Structure:
 
 
 FitOne = Callable[..., tuple[Any, Any]]  # (structure, logs, *, quiet, choose=None) -> (FitResult, ClosedLoop | None)
+# [(structure, logs)] -> [(FitResult, ClosedLoop | None)], the held-out fits side by side (`sysid.distributed`)
+FitMany = Callable[[list[tuple[Structure, Sequence[Log]]]], list[tuple[Any, Any]]]
+
+
+def _fit_all(fit_one: FitOne, jobs: list[tuple[Structure, Sequence[Log]]], labels: Sequence[str], *,
+             fit_many: FitMany | None, progress: Callable[[str], None] | None) -> list[tuple[Any, Any]]:
+    """The held-out fits of `jobs` (quiet), one after another, or all at once through `fit_many`."""
+    if fit_many is not None:
+        if progress:
+            progress(f"{len(jobs)} held-out fits side by side on Ray ({labels[0]}, ...)")
+        return fit_many(jobs)
+    out = []
+    for (structure, train), label in zip(jobs, labels):
+        if progress:
+            progress(label)
+        out.append(fit_one(structure, list(train), quiet=True))
+    return out
 
 
 def make_folds(logs: Sequence[Log], names: Sequence[str], k: int) -> list[Fold]:
@@ -110,15 +127,16 @@ def score_held_out(model: mujoco.MjModel, result: Any, loop: Any, logs: Sequence
 
 
 def cross_validate(fit_one: FitOne, structure: Structure, folds: Sequence[Fold], model: mujoco.MjModel,
-                   horizons: Sequence[str], *, nthread: int | None = None, progress: Callable[[str], None] | None = None) -> dict:
+                   horizons: Sequence[str], *, nthread: int | None = None, progress: Callable[[str], None] | None = None,
+                   fit_many: FitMany | None = None) -> dict:
     """result.json's `cv`: per fold the held-out error of the initial and fitted model at every
     horizon, their mean and spread over folds, and every fold/log/horizon where the fit predicts
-    worse than the initial model."""
+    worse than the initial model. `fit_many`: fits the folds side by side (Ray)."""
     fold_reports = []
-    for i, fold in enumerate(folds):
-        if progress:
-            progress(f"cross-validation: {structure.name} fold {i + 1}/{len(folds)}")
-        result, loop = fit_one(structure, list(fold.train), quiet=True)
+    fits = _fit_all(fit_one, [(structure, fold.train) for fold in folds],
+                    [f"cross-validation: {structure.name} fold {i + 1}/{len(folds)}" for i in range(len(folds))],
+                    fit_many=fit_many, progress=progress)
+    for fold, (result, loop) in zip(folds, fits):
         report = score_held_out(model, result, loop, fold.held, fold.held_names, horizons, nthread=nthread)
         fold_reports.append({"held_out": list(fold.held_names), "by_horizon": report["by_horizon"], "score": report["score"],
                              "score_initial": report["score_initial"], "worse_than_initial": report["worse_than_initial"],
@@ -145,14 +163,15 @@ def cross_validate(fit_one: FitOne, structure: Structure, folds: Sequence[Fold],
 def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: mujoco.MjModel, horizons: Sequence[str], *,
                     folds: Sequence[Fold] | None = None, train: Sequence[Log] = (), held: Sequence[Log] = (),
                     held_names: Sequence[str] = (), nthread: int | None = None, rule: str = BEST,
-                    progress: Callable[[str], None] | None = None) -> tuple[Structure, list[dict], dict]:
+                    progress: Callable[[str], None] | None = None,
+                    fit_many: FitMany | None = None) -> tuple[Structure, list[dict], dict]:
     """Score every candidate structure on held-out data and choose one (`choose`, by `rule`).
 
     Returns (the chosen structure, the ranking [{name, params, actuator, run, score, score_se,
     score_initial, n_params[, cv]}] lowest score first with the initial model as one more row,
     {name: fit kept for reuse}). With `folds`, each candidate's score is its cross-validated score
     and `score_se` its standard error over folds; else each is fitted on `train` and scored on
-    `held` (`score_se` 0; that fit is returned for reuse).
+    `held` (`score_se` 0; that fit is returned for reuse). `fit_many`: fits side by side (Ray).
     """
     if folds is None and not held:
         raise UserError("choosing among candidate structures needs held-out data: add --cv K, --val FRACTION or --val-log")
@@ -164,17 +183,18 @@ def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: muj
     if INITIAL in names:
         raise UserError(f"candidate structures: {INITIAL!r} is the name of the initial model's row; rename that candidate")
     rows, kept = [], {}
-    for s in structures:
+    fits = None if folds is not None else _fit_all(fit_one, [(s, train) for s in structures],
+                                                   [f"candidate {s.name}: fitting" for s in structures],
+                                                   fit_many=fit_many, progress=progress)
+    for i, s in enumerate(structures):
         cv = None
         if folds is not None:
-            cv = cross_validate(fit_one, s, folds, model, horizons, nthread=nthread, progress=progress)
+            cv = cross_validate(fit_one, s, folds, model, horizons, nthread=nthread, progress=progress, fit_many=fit_many)
             score, initial = cv["score"], cv["score_initial"]
             se, se_initial = (_standard_error([f[key] for f in cv["folds"]]) for key in ("score", "score_initial"))
             n_params = len(cv["folds"][0]["params"])
         else:
-            if progress:
-                progress(f"candidate {s.name}: fitting")
-            result, loop = fit_one(s, list(train), quiet=True)
+            result, loop = fits[i]
             report = score_held_out(model, result, loop, held, held_names, horizons, nthread=nthread)
             score, initial, se, se_initial = report["score"], report["score_initial"], 0.0, 0.0
             n_params = len(result.params)

@@ -50,6 +50,9 @@ class Objective:
       priors: Gaussian priors, appended to the residuals (MAP estimate).
       final: no optimizer runs after this stage, so the optimizer should converge fully.
       on_evaluate: called with (evaluations so far, best loss so far) after each batch.
+
+    `batch`, when set, scores large batches of `loss` elsewhere (`sysid.distributed`: Ray actors);
+    each candidate's loss is the same number either way.
     """
 
     def __init__(self, loss: ShootingLoss, *, refine_states: bool = False, priors: Priors | None = None,
@@ -71,6 +74,7 @@ class Objective:
         self.best_x: np.ndarray | None = None
         self.best_loss = np.inf
         self.on_evaluate = on_evaluate
+        self.batch: Callable[[Objective, np.ndarray], np.ndarray | None] | None = None
 
     def start(self, u: np.ndarray) -> np.ndarray:
         """(n,) parameters in the unit box -> (dim,) decision vector with zero state offsets."""
@@ -89,6 +93,10 @@ class Objective:
 
     def loss(self, x: np.ndarray) -> np.ndarray:
         """(B, dim) -> (B,) mean squared normalised residual."""
+        losses = self.batch(self, x) if self.batch is not None else None  # None: a batch too small to send
+        if losses is not None:
+            self._record(np.atleast_2d(x), losses)
+            return losses
         return np.mean(self.residuals(x) ** 2, axis=1)
 
     def jacobian_chunks(self, x: np.ndarray, r: np.ndarray, *, states: bool = True) -> Iterator[JacobianChunk]:

@@ -26,10 +26,10 @@ POS_NOISE = 2e-3  # rad
 VEL_NOISE = 2e-2  # rad/s
 
 
-def true_model() -> mujoco.MjModel:
-    """arm2.xml with truth.json written in (masses change body_mass only, as `mass` does)."""
+def true_model(truth: dict[str, float] = TRUTH) -> mujoco.MjModel:
+    """arm2.xml with `truth` (default truth.json) written in (masses change body_mass only, as `mass` does)."""
     model = mujoco.MjModel.from_xml_path(str(MODEL))
-    for name, value in TRUTH.items():
+    for name, value in truth.items():
         kind, target = name.split("@")
         if kind == "mass":
             model.body_mass[model.body(target).id] = value
