@@ -13,6 +13,8 @@ import dataclasses
 
 import numpy as np
 
+from sysid.errors import UserError
+from sysid.measurement import Measurement
 from sysid.sim import Simulator, control_integral, held_controls
 from sysid.track import Track
 
@@ -103,20 +105,22 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
     at = 0
     for w, ((t, row, end), size) in enumerate(zip(starts, sizes)):
         track = tracks[t]
-        rows = np.arange(row + 1, end)  # the rows after the window's first, up to its reach
+        nsig = len(track.signals)
+        # The rows after the window's first, up to its reach; a sensor's from the first to the one before
+        # the last (the rollout's sensordata at step k is computed at the state before that step).
+        rows = np.arange(row + 1, end)[:, None] - (track.sensor if track.sensor.size else np.zeros(nsig, bool))[None, :]
         position = np.minimum((track.time[rows] - track.time[row]) / dt, nstep)
         step = np.minimum(np.floor(position).astype(int), nstep - 1)
-        nsig = len(track.signals)
         part = slice(at, at + size)
         flat["window"][part] = w
-        flat["step"][part] = np.repeat(step, nsig)
-        flat["frac"][part] = np.repeat(position - step, nsig)
-        flat["state"][part] = np.tile(track.state_index, rows.size)
-        flat["target"][part] = track.values[rows].ravel()
-        flat["sigma"][part] = np.tile(track.sigma, rows.size)
+        flat["step"][part] = step.ravel()
+        flat["frac"][part] = (position - step).ravel()
+        flat["state"][part] = np.tile(track.state_index, len(rows))
+        flat["target"][part] = track.values[rows, np.arange(nsig)[None, :]].ravel()
+        flat["sigma"][part] = np.tile(track.sigma, len(rows))
         flat["track"][part] = t
-        flat["row"][part] = np.repeat(rows, nsig)
-        flat["signal"][part] = np.tile(np.arange(nsig), rows.size)
+        flat["row"][part] = rows.ravel()
+        flat["signal"][part] = np.tile(np.arange(nsig), len(rows))
         at += size
     return Windows(
         track=np.array([t for t, _, _ in starts], int),
@@ -165,6 +169,12 @@ class ShootingLoss:
         self._integrals = [control_integral(track.time, track.ctrl) for track in tracks]
         self._fixed_controls = None if sim.params.delay_index is not None else self.controls(0.0)
         self._tiled_controls: dict[tuple, np.ndarray] = {}  # (C, w0, w1) -> (C, w1 - w0, nstep, nu) fixed controls
+        # (m,) True for entries of MJCF sensors (None: none), and the measurement parameters acting on entries
+        self._sensor_entries = (self.windows.entry_state >= sim.nstate) if any(t.sensor.any() for t in tracks) else None
+        if self._sensor_entries is not None and sim.loop is not None:
+            raise UserError("MJCF sensor columns cannot be fitted with an actuator model or residual in the loop yet; "
+                            "drop the sensor columns or the --actuator / residual")
+        self.measurement = Measurement(sim.params, tracks, self.windows.entry_track, self.windows.entry_signal)
 
     def chunks(self, ncand: int) -> list[tuple[int, int]]:
         """Window ranges [w0, w1) whose rollout of `ncand` candidates fits in CHUNK_BYTES of states."""
@@ -209,6 +219,7 @@ class ShootingLoss:
         models = self.sim.candidate_models(values)
         batch_models = [model for model in models for _ in range(nwin)]
         initial = np.repeat(self.initial[None, w0:w1], ncand, axis=0)  # (C, W, nstate)
+        self.measurement.correct_starts(values, initial)  # encoder offsets: start from the true positions
         if offsets is not None:
             rows = np.arange(nwin)[:, None]
             initial[:, rows, self.refine_index[w0:w1]] += offsets * self.refine_scale[w0:w1]
@@ -234,11 +245,35 @@ class ShootingLoss:
         # Entry k interpolates between the states at steps k and k + 1; step 0 is the initial state.
         window, step, state = win.entry_window[e0:e1] - w0, win.entry_step[e0:e1], win.entry_state[e0:e1]
         states = states.reshape(ncand, -1)
+        sensor = self._sensor_entries[e0:e1] if self._sensor_entries is not None else None
+        if sensor is not None and sensor.any():  # those state entries read the first state instead
+            state = np.where(sensor, 0, state)
         hi = np.take(states, (window * win.nstep + step) * nstate + state, axis=1)
         lo = np.take(states, (window * win.nstep + np.maximum(step - 1, 0)) * nstate + state, axis=1)
         first = np.flatnonzero(step == 0)
         lo[:, first] = np.take(initial.reshape(ncand, -1), window[first] * nstate + state[first], axis=1)
-        return lo + win.entry_frac[e0:e1] * (hi - lo), ok.reshape(ncand, nwin)
+        out = lo + win.entry_frac[e0:e1] * (hi - lo)
+        if sensor is not None and sensor.any():
+            out[:, sensor] = self._sensor_values(values, sensor, window, step, e0, e1)
+        return self.measurement.logged(values, out, slice(e0, e1)), ok.reshape(ncand, nwin)
+
+    def _sensor_values(self, values: np.ndarray, sensor: np.ndarray, window: np.ndarray, step: np.ndarray,
+                       e0: int, e1: int) -> np.ndarray:
+        """(C, k) simulated sensordata of the sensor entries among [e0, e1) (mask `sensor`), read from the
+        last rollout: sensordata[k] is computed at the state of model step k (the window start for 0),
+        interpolated at each entry's time minus the candidate's sensor delay."""
+        win, nsd = self.windows, self.sim.model.nsensordata
+        data = self.sim.sensors.reshape(len(values), -1)  # (C, W * nstep * nsensordata)
+        position = (step + win.entry_frac[e0:e1])[sensor]
+        which = np.flatnonzero(sensor) + e0
+        at = self.measurement.sensor_positions(values, position, which, self.sim.model.opt.timestep, win.nstep)
+        i0 = np.floor(at).astype(int)
+        i1 = np.minimum(i0 + 1, win.nstep - 1)
+        base = window[sensor] * win.nstep
+        entry = win.entry_state[e0:e1][sensor] - self.sim.nstate
+        v0 = np.take_along_axis(data, (base + i0) * nsd + entry, axis=1)
+        v1 = np.take_along_axis(data, (base + i1) * nsd + entry, axis=1)
+        return v0 + (at - i0) * (v1 - v0)
 
     def residuals(self, values: np.ndarray, offsets: np.ndarray | None = None, *,
                   windows: tuple[int, int] | None = None) -> np.ndarray:

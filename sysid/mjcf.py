@@ -19,7 +19,7 @@ import numpy as np
 
 from sysid import native
 from sysid.errors import UserError
-from sysid.params import KINDS, Param, ParamSet
+from sysid.params import KINDS, MEASUREMENT_KINDS, Param, ParamSet
 
 ASSET_DIRS = ("meshdir", "texturedir", "assetdir")
 
@@ -46,6 +46,8 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
     for p in params:
         if p.kind == "delay":
             _write_delay(root, model, float(values[params.names.index(p.name)]))
+            continue
+        if p.kind in MEASUREMENT_KINDS:  # measurement parameters live in result.json only
             continue
         element = KINDS[p.kind].element
         if element == "joint":

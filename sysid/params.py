@@ -22,7 +22,7 @@ import numpy as np
 from sysid import inertial, native
 from sysid.errors import UserError
 
-Element = Literal["joint", "body", "actuator", "global", "model"]
+Element = Literal["joint", "body", "actuator", "global", "model", "sensor"]
 Transform = Literal["log", "linear"]
 
 # Log-transformed parameters whose lower bound is 0 are searched as log(value + floor) with
@@ -73,7 +73,13 @@ KINDS: dict[str, Kind] = {
     "vmax": Kind("actuator", False, 0.0, "V"),
     # a body's whole inertial, physically consistent: ten log-Cholesky coordinates (sysid.inertial)
     "inertial": Kind("body", None, 0.0, "log-Cholesky"),
+    # measurement parameters (sysid.measurement): applied to the simulated signals, never to the model
+    "offset": Kind("joint", None, 0.0, "rad or m"),
+    "sensor_gain": Kind("sensor", False, 0.0, "x"),
+    "sensor_bias": Kind("sensor", None, 0.0, "sensor unit"),
+    "sensor_delay": Kind("sensor", True, 0.1, "s"),
 }
+MEASUREMENT_KINDS = ("offset", "sensor_gain", "sensor_bias", "sensor_delay")  # not written into any model
 # Components a target may name with a suffix (`com@BODY.z`, `forcerange@A.lo`); bare: com's three axes,
 # a range's symmetric limit (index 0).
 PARTS = {"com": ("x", "y", "z"), "inertial": inertial.NAMES, "forcerange": native.RANGE_PARTS[1:],
@@ -311,7 +317,7 @@ def _why_not(kind: str) -> str:
 
 
 def _all_names(element: Element, model: mujoco.MjModel) -> list[str]:
-    count = {"joint": model.njnt, "body": model.nbody, "actuator": model.nactuator}[element]
+    count = {"joint": model.njnt, "body": model.nbody, "actuator": model.nactuator, "sensor": model.nsensor}[element]
     return [getattr(model, element)(i).name for i in range(count)]
 
 
@@ -323,12 +329,16 @@ def _elements(kind: str, model: mujoco.MjModel) -> list[str]:
         return [model.joint(j).name for j in range(model.njnt) if model.jnt_type[j] in scalar]
     if element == "body":
         return [model.body(b).name for b in range(1, model.nbody) if model.body_weldid[b] != 0]
+    if element == "sensor":
+        return [model.sensor(s).name for s in range(model.nsensor)]
     if kind == "gear":
         return [model.actuator(a).name for a in range(model.nactuator)]
     return [model.actuator(a).name for a in range(model.nactuator) if native.applies(model, a, kind)]
 
 
 def _read(model: mujoco.MjModel, kind: str, name: str, index: int) -> float:
+    if kind in MEASUREMENT_KINDS:  # an ideal measurement
+        return 1.0 if kind == "sensor_gain" else 0.0
     if kind in ("damping", "frictionloss", "armature"):
         return float(getattr(model, f"dof_{kind}")[model.joint(name).dofadr[0]])
     if kind == "stiffness":
@@ -369,6 +379,11 @@ def _default_bounds(name: str, kind: str, initial: float, *, com_half: float, in
     info = KINDS[kind]
     if kind == "com":
         return initial - com_half, initial + com_half, "linear"
+    if kind in ("offset", "sensor_bias"):  # +-0.2 rad (m) of encoder offset, +-1 sensor unit of bias
+        half = 0.2 if kind == "offset" else 1.0
+        return initial - half, initial + half, "linear"
+    if kind == "sensor_gain" and initial > 0:
+        return initial / 2, initial * 2, "log"
     if kind == "inertial":  # alpha, d: mass and lengths within ~10x; t: the com; shears: a body's size
         half = 1.15 if index < 4 else com_half if index >= 7 else max(com_half, 2 * abs(initial))
         return initial - half, initial + half, "linear"
@@ -413,7 +428,7 @@ def _override(p: Param, overrides: Mapping[str, Mapping[str, Any]]) -> Param:
 def _writer(model: mujoco.MjModel, p: Param) -> Callable[[mujoco.MjModel, float], None]:
     """A closure writing one value of `p` into any copy of `model` (indices are looked up once)."""
     kind = p.kind
-    if kind == "delay" or KINDS[kind].element == "model":
+    if kind == "delay" or kind in MEASUREMENT_KINDS or KINDS[kind].element == "model":
         return lambda m, v: None  # applied by sysid.sim (delay) or sysid.closedloop, not to the model
     if kind in ("damping", "frictionloss", "armature", "stiffness"):
         field = "jnt_stiffness" if kind == "stiffness" else f"dof_{kind}"
@@ -449,7 +464,7 @@ def _set_first(obj: Any, attr: str, value: float) -> None:
 
 
 def _write_spec(spec: mujoco.MjSpec, model: mujoco.MjModel, p: Param, value: float) -> None:
-    if p.kind == "delay" or KINDS[p.kind].element == "model":
+    if p.kind == "delay" or p.kind in MEASUREMENT_KINDS or KINDS[p.kind].element == "model":
         return
     if KINDS[p.kind].element == "joint":
         _set_first(spec.joint(p.target), p.kind, value)
