@@ -49,6 +49,8 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
             continue
         if p.kind in MEASUREMENT_KINDS:  # measurement parameters live in result.json only
             continue
+        if p.kind == "spec":  # an MjSpec attribute may have no XML attribute of its name: written through MjSpec
+            raise PatchError(f"{p.name} is written through MjSpec")
         element = KINDS[p.kind].element
         if element == "joint":
             _set_first(_named(root, "joint", p.target), p.kind, float(values[params.names.index(p.name)]))
