@@ -266,14 +266,18 @@ class ShootingLoss:
         data = self.sim.sensors.reshape(len(values), -1)  # (C, W * nstep * nsensordata)
         position = (step + win.entry_frac[e0:e1])[sensor]
         which = np.flatnonzero(sensor) + e0
-        at = self.measurement.sensor_positions(values, position, which, self.sim.model.opt.timestep, win.nstep)
+        at, weight = self.measurement.sensor_positions(values, position, which, self.sim.model.opt.timestep, win.nstep)
         i0 = np.floor(at).astype(int)
         i1 = np.minimum(i0 + 1, win.nstep - 1)
         base = window[sensor] * win.nstep
         entry = win.entry_state[e0:e1][sensor] - self.sim.nstate
         v0 = np.take_along_axis(data, (base + i0) * nsd + entry, axis=1)
         v1 = np.take_along_axis(data, (base + i1) * nsd + entry, axis=1)
-        return v0 + (at - i0) * (v1 - v0)
+        simulated = v0 + (at - i0) * (v1 - v0)
+        if (weight < 1).any():  # a delayed sensor before the window start: compared as the log (no residual)
+            target = self.measurement.unlogged(values, win.entry_target[e0:e1][sensor], which)
+            simulated = weight * simulated + (1 - weight) * target
+        return simulated
 
     def residuals(self, values: np.ndarray, offsets: np.ndarray | None = None, *,
                   windows: tuple[int, int] | None = None) -> np.ndarray:

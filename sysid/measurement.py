@@ -7,7 +7,8 @@ They change what the robot logs, not how it moves, so they are never written int
   compared with the log.
 * `sensor_gain@S`, `sensor_bias@S` (sensor unit), `sensor_delay@S` (s, fractional):
   logged sensor = gain x simulated(t - delay) + bias, the delayed value interpolated between model
-  steps inside the window (before the window start the start value holds).
+  steps inside the window; rows whose delayed time falls before the window start are not compared
+  (their weight falls from 1 to 0 over one model step, so the loss stays continuous in the delay).
 
 `Measurement` holds, for every compared entry of a stage, which parameter acts on it; it is built
 once per `sysid.loss.ShootingLoss`. result.json records the fitted values like every other
@@ -79,11 +80,14 @@ class Measurement:
         if self.active and self.offset_param:
             initial[:, :, self.offset_state] -= values[:, None, self.offset_param]
 
-    def sensor_positions(self, values: np.ndarray, position: np.ndarray, entries: slice, dt: float, nstep: int) -> np.ndarray:
+    def sensor_positions(self, values: np.ndarray, position: np.ndarray, entries: np.ndarray, dt: float,
+                         nstep: int) -> tuple[np.ndarray, np.ndarray]:
         """(C, n) values, (k,) entry positions in model steps -> (C, k) positions moved back by each
-        candidate's sensor delay, clipped to the window's sensordata [0, nstep - 1]."""
-        delay = self._take(values, "sensor_delay", entries, position.shape, 0.0)
-        return np.clip(position[None, :] - delay / dt, 0.0, nstep - 1)
+        candidate's sensor delay, clipped to the window's sensordata [0, nstep - 1], and (C, k) weights:
+        1 where the delayed time is inside the window, falling to 0 over the step before its start
+        (the window has no simulated history there: those entries are not compared)."""
+        delayed = position[None, :] - self._take(values, "sensor_delay", entries, position.shape, 0.0) / dt
+        return np.clip(delayed, 0.0, nstep - 1), np.clip(delayed + 1.0, 0.0, 1.0)
 
     def logged(self, values: np.ndarray, simulated: np.ndarray, entries: slice | np.ndarray) -> np.ndarray:
         """(C, n) values, (C, k) simulated entries -> (C, k) what the robot would log (in place)."""
@@ -93,6 +97,11 @@ class Measurement:
         simulated *= self._take(values, "sensor_gain", entries, simulated.shape[1:], 1.0)
         simulated += self._take(values, "sensor_bias", entries, simulated.shape[1:], 0.0)
         return simulated
+
+    def unlogged(self, values: np.ndarray, logged: np.ndarray, entries: np.ndarray) -> np.ndarray:
+        """(C, n) values, (k,) logged sensor entries -> (C, k) the simulated values `logged` maps onto them."""
+        bias = self._take(values, "sensor_bias", entries, logged.shape, 0.0)
+        return (logged[None, :] - bias) / self._take(values, "sensor_gain", entries, logged.shape, 1.0)
 
     def _take(self, values: np.ndarray, kind: str, entries: slice | np.ndarray, shape: tuple, neutral: float) -> np.ndarray:
         """(C, k) the parameter `kind` of each entry (`neutral` where none acts)."""

@@ -158,7 +158,7 @@ def _element(spec: mujoco.MjSpec, element: str, name: str, item: str):
     if name not in names:
         close = difflib.get_close_matches(name, names, n=4, cutoff=0.4)
         raise UserError(f"--params: {item!r}: no {element} named {name!r} in the model; "
-                        f"{'did you mean ' + ', '.join(map(repr, close)) if close else element + 's: ' + ', '.join(names) or '(none)'}")
+                        f"{'did you mean ' + ', '.join(map(repr, close)) if close else element + 's: ' + (', '.join(names) or '(none named)')}")
     return getattr(spec, element)(name)
 
 

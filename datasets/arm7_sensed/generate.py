@@ -34,12 +34,14 @@ KP = np.array([200.0, 300.0, 100.0, 120.0, 25.0, 25.0, 6.0])  # N m/rad
 KD = np.array([12.0, 18.0, 6.0, 7.0, 1.2, 1.2, 0.25])  # N m s/rad
 
 
-def true_model() -> mujoco.MjModel:
-    """arm7.xml with truth.json's dynamics values written in (offsets and gains act on the log)."""
+def true_model(truth: dict[str, float] | None = None) -> mujoco.MjModel:
+    """arm7.xml with truth.json's (or `truth`'s) dynamics values written in (offsets and gains act on the log)."""
     from sysid.params import MEASUREMENT_KINDS, parse_params
 
     model = mujoco.MjModel.from_xml_path(str(MODEL))
-    dynamics = {k: v for k, v in TRUTH.items() if k.split("@")[0] not in MEASUREMENT_KINDS}
+    dynamics = {k: v for k, v in (TRUTH if truth is None else truth).items() if k.split("@")[0] not in MEASUREMENT_KINDS}
+    if not dynamics:
+        return model
     params = parse_params(",".join(dynamics), model)
     params.write(model, np.array([dynamics[n] for n in params.names]), mujoco.MjData(model))
     return model
@@ -53,9 +55,10 @@ def multisine(t: np.ndarray, rng: np.random.Generator, n: int, amplitude: np.nda
 
 
 def record(duration: float = 20.0, seed: int = 0, *, truth: dict[str, float] | None = None) -> pd.DataFrame:
-    """A log in sysid's CSV schema (positions, velocities, commands, torque sensors) of `duration` s."""
+    """A log in sysid's CSV schema (positions, velocities, commands, torque sensors) of `duration` s,
+    generated with truth.json's values (or `truth`'s; parameters it does not name keep arm7.xml's)."""
     truth = TRUTH if truth is None else truth
-    model = true_model()
+    model = true_model(truth)
     data = mujoco.MjData(model)
     rng = np.random.default_rng(seed)
     time = np.arange(0.0, duration + 1e-9, PERIOD)
