@@ -184,7 +184,9 @@ def test_urdf_fit_from_the_cli_matches_the_mjcf_fit(tmp_path):
     log = tmp_path / "run.csv"
     lines = (ROOT / "sysid" / "demo" / "run1.csv").read_text().splitlines()[:501]  # 1 s
     log.write_text("\n".join(lines) + "\n")
-    common = ["--log", str(log), "--params", "damping", "--optimizer", "lsq", "--quiet", "--check", "off"]
+    config = tmp_path / "fit.yaml"
+    config.write_text("horizons: [0.25]\nrefine_states: false\n")
+    common = ["--log", str(log), "--config", str(config), "--params", "damping", "--optimizer", "lsq", "--quiet", "--check", "off"]
     assert main(["fit", "--model", str(ARM2_URDF / "arm2.urdf"), "--actuators", str(ARM2_URDF / "actuators.yaml"),
                  *common, "--out", str(tmp_path / "urdf")]) == 0
     assert main(["fit", "--model", str(ROOT / "sysid" / "demo" / "arm2.xml"), *common, "--out", str(tmp_path / "mjcf")]) == 0
