@@ -62,6 +62,7 @@ class Windows:
         and the state entry it is compared with.
       entry_target, entry_sigma: (m,) the logged value and its noise level.
       entry_track, entry_row, entry_signal: (m,) where the entry comes from, for reports.
+      entry_sensor: (m,) the sensordata entry an MJCF sensor signal is compared with, -1 for state entries.
     """
 
     track: np.ndarray
@@ -76,6 +77,7 @@ class Windows:
     entry_track: np.ndarray
     entry_row: np.ndarray
     entry_signal: np.ndarray
+    entry_sensor: np.ndarray
 
 
 def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows: int | None = None) -> Windows:
@@ -100,27 +102,28 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
     # Filled in place, indices as int32: a long log has millions of entries, each kept for the whole fit.
     sizes = [(end - row - 1) * len(tracks[t].signals) for t, row, end in starts]
     total = int(sum(sizes))
-    ints, floats = ("window", "step", "state", "track", "row", "signal"), ("frac", "target", "sigma")
+    ints, floats = ("window", "step", "state", "track", "row", "signal", "sensor"), ("frac", "target", "sigma")
     flat = {k: np.empty(total, np.int32) for k in ints} | {k: np.empty(total) for k in floats}
+    flat["sensor"][:] = -1
     at = 0
     for w, ((t, row, end), size) in enumerate(zip(starts, sizes)):
         track = tracks[t]
-        nsig = len(track.signals)
-        # The rows after the window's first, up to its reach; a sensor's from the first to the one before
-        # the last (the rollout's sensordata at step k is computed at the state before that step).
-        rows = np.arange(row + 1, end)[:, None] - (track.sensor if track.sensor.size else np.zeros(nsig, bool))[None, :]
+        rows = np.arange(row + 1, end)  # the rows after the window's first, up to its reach
         position = np.minimum((track.time[rows] - track.time[row]) / dt, nstep)
         step = np.minimum(np.floor(position).astype(int), nstep - 1)
+        nsig = len(track.signals)
         part = slice(at, at + size)
         flat["window"][part] = w
-        flat["step"][part] = step.ravel()
-        flat["frac"][part] = (position - step).ravel()
-        flat["state"][part] = np.tile(track.state_index, len(rows))
-        flat["target"][part] = track.values[rows, np.arange(nsig)[None, :]].ravel()
-        flat["sigma"][part] = np.tile(track.sigma, len(rows))
+        flat["step"][part] = np.repeat(step, nsig)
+        flat["frac"][part] = np.repeat(position - step, nsig)
+        flat["state"][part] = np.tile(track.state_index, rows.size)
+        flat["target"][part] = track.values[rows].ravel()
+        flat["sigma"][part] = np.tile(track.sigma, rows.size)
         flat["track"][part] = t
-        flat["row"][part] = rows.ravel()
-        flat["signal"][part] = np.tile(np.arange(nsig), len(rows))
+        flat["row"][part] = np.repeat(rows, nsig)
+        flat["signal"][part] = np.tile(np.arange(nsig), rows.size)
+        if track.sensor.any():
+            _sensor_rows(flat, part, track, row, rows, dt, nstep)
         at += size
     return Windows(
         track=np.array([t for t, _, _ in starts], int),
@@ -128,6 +131,21 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
         nstep=nstep,
         **{f"entry_{k}": v for k, v in flat.items()},
     )
+
+
+def _sensor_rows(flat: dict[str, np.ndarray], part: slice, track: Track, row: int, rows: np.ndarray, dt: float,
+                 nstep: int) -> None:
+    """Point a window's MJCF sensor entries at the rows one earlier, from the window's first to the one
+    before its last: the rollout's sensordata at step k is computed at the state before that step, so
+    step 0 holds the window start's and none the end's. Their state entry becomes 0 (read, then replaced)."""
+    columns = np.flatnonzero(track.sensor)
+    earlier = rows - 1
+    position = (track.time[earlier] - track.time[row]) / dt
+    step = np.minimum(np.floor(position).astype(int), nstep - 1)
+    at = part.start + np.arange(len(rows))[:, None] * len(track.signals) + columns[None, :]  # (R, sensors)
+    flat["step"][at], flat["frac"][at] = step[:, None], (position - step)[:, None]
+    flat["target"][at], flat["row"][at] = track.values[earlier][:, columns], earlier[:, None]
+    flat["sensor"][at], flat["state"][at] = track.state_index[columns][None, :], 0
 
 
 class ShootingLoss:
@@ -170,7 +188,7 @@ class ShootingLoss:
         self._fixed_controls = None if sim.params.delay_index is not None else self.controls(0.0)
         self._tiled_controls: dict[tuple, np.ndarray] = {}  # (C, w0, w1) -> (C, w1 - w0, nstep, nu) fixed controls
         # (m,) True for entries of MJCF sensors (None: none), and the measurement parameters acting on entries
-        self._sensor_entries = (self.windows.entry_state >= sim.nstate) if any(t.sensor.any() for t in tracks) else None
+        self._sensor_entries = (self.windows.entry_sensor >= 0) if any(t.sensor.any() for t in tracks) else None
         if self._sensor_entries is not None and sim.loop is not None:
             raise UserError("MJCF sensor columns cannot be fitted with an actuator model or residual in the loop yet; "
                             "drop the sensor columns or the --actuator / residual")
@@ -245,17 +263,22 @@ class ShootingLoss:
         # Entry k interpolates between the states at steps k and k + 1; step 0 is the initial state.
         window, step, state = win.entry_window[e0:e1] - w0, win.entry_step[e0:e1], win.entry_state[e0:e1]
         states = states.reshape(ncand, -1)
-        sensor = self._sensor_entries[e0:e1] if self._sensor_entries is not None else None
-        if sensor is not None and sensor.any():  # those state entries read the first state instead
-            state = np.where(sensor, 0, state)
         hi = np.take(states, (window * win.nstep + step) * nstate + state, axis=1)
         lo = np.take(states, (window * win.nstep + np.maximum(step - 1, 0)) * nstate + state, axis=1)
         first = np.flatnonzero(step == 0)
         lo[:, first] = np.take(initial.reshape(ncand, -1), window[first] * nstate + state[first], axis=1)
-        out = lo + win.entry_frac[e0:e1] * (hi - lo)
+        simulated = lo + win.entry_frac[e0:e1] * (hi - lo)
+        return self._observed(values, simulated, window, step, e0, e1), ok.reshape(ncand, nwin)
+
+    def _observed(self, values: np.ndarray, simulated: np.ndarray, window: np.ndarray, step: np.ndarray,
+                  e0: int, e1: int) -> np.ndarray:
+        """(C, e1 - e0) simulated entries -> what the robot would log: MJCF sensor entries read from the
+        rollout's sensordata, then the measurement parameters applied (`sysid.measurement`), in place."""
+        sensor = self._sensor_entries[e0:e1] if self._sensor_entries is not None else None
         if sensor is not None and sensor.any():
-            out[:, sensor] = self._sensor_values(values, sensor, window, step, e0, e1)
-        return self.measurement.logged(values, out, slice(e0, e1)), ok.reshape(ncand, nwin)
+            simulated[:, sensor] = self._sensor_values(values, sensor, window, step, e0, e1)
+        return self.measurement.logged(values, simulated, slice(e0, e1))
+
 
     def _sensor_values(self, values: np.ndarray, sensor: np.ndarray, window: np.ndarray, step: np.ndarray,
                        e0: int, e1: int) -> np.ndarray:
@@ -270,7 +293,7 @@ class ShootingLoss:
         i0 = np.floor(at).astype(int)
         i1 = np.minimum(i0 + 1, win.nstep - 1)
         base = window[sensor] * win.nstep
-        entry = win.entry_state[e0:e1][sensor] - self.sim.nstate
+        entry = win.entry_sensor[e0:e1][sensor]
         v0 = np.take_along_axis(data, (base + i0) * nsd + entry, axis=1)
         v1 = np.take_along_axis(data, (base + i1) * nsd + entry, axis=1)
         simulated = v0 + (at - i0) * (v1 - v0)

@@ -75,7 +75,7 @@ class MjxLoss:
         shooting, params = objective.shooting, objective.params
         if shooting.sim.loop is not None:
             raise UserError("the mjx optimizer cannot run actuator models or residual dynamics in the loop; use cmaes+lsq")
-        if shooting.measurement.active or (shooting.windows.entry_state >= shooting.sim.nstate).any():
+        if shooting.measurement.active or (shooting.windows.entry_sensor >= 0).any():
             raise UserError("the mjx optimizer compares joint states only: MJCF sensor columns and measurement "
                             "parameters (offset, sensor_*) need cmaes+lsq")
         self.n, self.nx, self.nwin = objective.n, shooting.nx, shooting.n_windows

@@ -33,8 +33,8 @@ class Track:
       qvel: (N, nv) filtered velocities for starting windows (0 for joints not logged).
       refine_index: (nx,) state entries a fit may refine at each window start (logged joints).
       refine_scale: (nx,) their noise levels, the unit in which refinements are searched.
-      sensor: (S,) True for MJCF sensor signals, whose state_index is nstate + their sensordata
-        entry (the rollout's sensordata follows its full physics states); empty: none.
+      sensor: (S,) True for MJCF sensor signals, whose state_index is their entry in the rollout's
+        sensordata (not its states); empty: none.
     """
 
     source: str
@@ -131,7 +131,7 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
         units.append(_sensor_unit(model, entry))
         values.append(log.sensors[name])
         sigma.append(_noise(log.time, log.sensors[name], name, floored))
-        state_index.append(mujoco.mj_stateSize(model, STATE_SPEC) + entry)
+        state_index.append(entry)
     if floored:
         warnings.warn(f"{log.source}: {', '.join(floored)} look noise-free (estimated noise below {NOISE_FLOOR:g} of the "
                       f"signal's range); their residuals are divided by that floor instead, so losses stay in sane units",
@@ -156,7 +156,6 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
     )
 
 
-STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS  # as sysid.sim's (which imports this module's callers)
 _SENSOR_COLUMN = re.compile(r"(.+)\[(\d+)\]")
 
 

@@ -60,8 +60,7 @@ def test_sensor_columns_bind_to_sensordata_also_through_a_map_file(tmp_path):
     model, path = _imu_files(tmp_path, "time,hinge.pos,gyro[0],gyro[1],gyro[2],tau_raw", rows)
     (tmp_path / "map.yaml").write_text("torque: {column: tau_raw, scale: 2.0}\n")
     track = bind_log(load_log(path, map_path=tmp_path / "map.yaml"), model)
-    nstate = mujoco.mj_stateSize(model, mujoco.mjtState.mjSTATE_FULLPHYSICS)
-    sensor_index = {name: index - nstate for name, index, s in zip(track.signals, track.state_index, track.sensor) if s}
+    sensor_index = {name: index for name, index, s in zip(track.signals, track.state_index, track.sensor) if s}
     assert sensor_index == {"gyro[0]": 0, "gyro[1]": 1, "gyro[2]": 2, "torque": 3}
     np.testing.assert_allclose(track.values[:, track.signals.index("torque")], [i for i in range(20)])
 
