@@ -213,3 +213,21 @@ def test_check_runs_on_measurement_and_spec_kinds(tmp_path):
         report = check_logs(model, [load_log(path)], params, horizon=0.3)
     assert set(report.params) == {"offset@j2", "sensor_gain@tau2", "spec:body/link7/mass"}
     assert report.params["sensor_gain@tau2"]["verdict"] == "identifiable"
+
+
+def test_eval_scores_sensor_signals_with_the_fit_s_sensor_gain(tmp_path):
+    from sysid.evaluate import eval_files
+
+    generate = _generator()
+    path = tmp_path / "arm7.csv"
+    generate.record(1.0, seed=3, truth={"sensor_gain@tau2": 1.08}).to_csv(path, index=False, float_format="%.7g")
+    fit = tmp_path / "calib"
+    fit.mkdir()
+    (fit / "calibrated.xml").write_text((ARM7 / "arm7.xml").read_text())
+    (fit / "result.json").write_text(json.dumps({"params": {"sensor_gain@tau2": {"value": 1.08, "lower": 0.5, "upper": 2.0}}}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = eval_files(models=[f"nominal={ARM7 / 'arm7.xml'}"], fits=[f"ours={fit}"], log_paths=[str(path)],
+                            out=str(tmp_path / "eval"), horizons=("0.2",))
+    nominal, ours = (report["models"][label]["rmse"]["0.2"]["tau2"] for label in ("nominal", "ours"))
+    assert ours < 0.08 < nominal  # the sensor's noise is 0.05 N m; an 8% gain error on torques of ~10 N m is not
