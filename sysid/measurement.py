@@ -53,14 +53,16 @@ class Measurement:
         table = {kind: np.full((len(tracks), nsig), -1) for kind in KINDS}  # (track, signal) -> parameter or -1
         self.offset_param, self.offset_state = [], []  # offset parameters and the start-state entries they move
         for t, track in enumerate(tracks):
-            for s, (signal, state) in enumerate(zip(track.signals, track.state_index)):
-                is_sensor = bool(track.sensor.size and track.sensor[s])
-                if is_sensor:
+            for s, signal in enumerate(track.signals):
+                if track.sensor.size and track.sensor[s]:
                     for kind in KINDS[1:]:
                         table[kind][t, s] = index.get((kind, sensor_of(signal)), -1)
                 elif signal.endswith(".pos"):
                     table["offset"][t, s] = index.get(("offset", signal[: -len(".pos")]), -1)
         for (kind, target), i in index.items():
+            if kind != "offset" and not (table[kind] == i).any():
+                raise UserError(f"--params: {kind}@{target}: sensor {target!r} has no column in the logs "
+                                f"(log it as '{target}' or '{target}[k]')")
             if kind == "offset":
                 state = next((int(tr.state_index[list(tr.signals).index(f"{target}.pos")])
                               for tr in tracks if f"{target}.pos" in tr.signals), None)
