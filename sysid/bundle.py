@@ -223,7 +223,7 @@ def load_bundle(source: str | os.PathLike | Bundle) -> Bundle:
         # caller applies it (held_controls), so the model keeps only the actuators' own delays.
         native.strip_delay(model, randomization.params["delay"].centre)
     params = ParamSet([_param(name, d.centre, d.lower, d.upper, model, path / "randomization.yaml")
-                       for name, d in randomization.params.items() if name != "delay"])
+                       for name, d in randomization.params.items() if name != "delay"], model=model)
     actuators: tuple[pathlib.Path, ...] = ()
     if manifest is not None:
         listed = manifest.get("actuator_models") or []
@@ -261,6 +261,9 @@ def _verified_manifest(path: pathlib.Path) -> dict | None:
 
 def _param(name: str, centre: float, lower: float, upper: float, model: mujoco.MjModel, source: pathlib.Path) -> Param:
     """The `Param` that `ParamSet.write` needs for a canonical name (KIND@TARGET[.axis])."""
+    if name.startswith("spec:"):  # spec:ELEMENT/NAME/ATTRIBUTE[INDEX] (sysid.specfield), recompiled when written
+        index = int(name.rpartition("[")[2].rstrip("]")) if name.endswith("]") else 0
+        return Param(name, "spec", name[len("spec:"):], index, centre, lower, upper, "linear")
     kind, _, target = name.partition("@")
     index = 0
     stem, _, suffix = target.rpartition(".")

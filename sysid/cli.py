@@ -119,7 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     fit = sub.add_parser("fit", help="fit model parameters to robot logs", description="Fit simulator parameters to logs under a multiple-shooting rollout loss.")
-    fit.add_argument("--model", required=True, help="MJCF model of the robot")
+    fit.add_argument("--model", required=True, help="MJCF model of the robot (or a URDF, with --actuators)")
+    fit.add_argument("--actuators", help="with a URDF --model: YAML of its actuators (motor, position, velocity per joint), "
+                     "joint armature and options (docs/sensors-and-fields.md)")
     fit.add_argument("--log", action="append", required=True, help="a log file (repeat for several logs; a quoted glob 'runs/*.csv' for many)")
     fit.add_argument("--params", help="comma-separated KIND[@TARGET], e.g. friction,mass@upper,damping@* (required unless "
                      "--structures gives every candidate's)")
@@ -468,7 +470,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, seed=args.seed, starts=args.starts, nthread=args.threads, out=args.out, progress=not args.quiet,
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
         actuator=args.actuator, cv=args.cv, horizons=args.horizons, shrink=args.shrink, structures_path=args.structures, select=args.select,
-        trust_code=args.trust_code, loss=args.loss, check=args.check, ray=args.ray,
+        trust_code=args.trust_code, loss=args.loss, check=args.check, ray=args.ray, actuators_path=args.actuators,
     )
     if summary.get("interrupted"):
         return 128 + _SIGNAL[0]  # fit_files said so in one line
@@ -484,8 +486,12 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
               episode: int | str | None = None, actuator: str | None = None, cv: int | None = None, horizons: str | None = None,
               shrink: str | float | None = None, structures_path: str | None = None, select: str = "best", trust_code: bool = False,
-              loss: str | None = None, check: str = "summary", ray: "str | RayBackend | None" = None) -> dict:
+              loss: str | None = None, check: str = "summary", ray: "str | RayBackend | None" = None,
+              actuators_path: str | None = None) -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
+
+    A URDF `model_path` is compiled with `actuators_path` (`sysid.urdf`) into `out/URDF_MJCF`, which
+    the fit then uses as its model.
 
     `val` keeps the last fraction of each log for validation, `val_log_paths` are validation-only
     logs; their RMSE at every horizon of `horizons` goes to result.json's `validation`. `cv` adds a
@@ -514,6 +520,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     from sysid.heldout import INITIAL, Structure, load_structures, make_folds, shrink_structures
     from sysid.model import load_model
 
+    model_path = _urdf_to_mjcf(model_path, actuators_path, out)
     config_file = load_config(config_path)
     run = dict(config_file.run)
     for key, value in (("optimizer", optimizer), ("seed", seed), ("starts", starts), ("nthread", nthread), ("loss", loss)):
@@ -682,6 +689,27 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     if result.interrupted:
         print(f"sysid: interrupted: wrote the best result so far to {out} (result.json \"interrupted\": true)", file=sys.stderr)
     return summary
+
+
+URDF_MJCF = "model_from_urdf.xml"  # the MJCF a fit of a URDF builds and runs on, in its --out folder
+
+
+def _urdf_to_mjcf(model_path: str, actuators_path: str | None, out: str) -> str:
+    """`model_path`, or for a URDF the MJCF built from it and `actuators_path`, written into `out`."""
+    from sysid import io
+    from sysid.urdf import load_urdf
+
+    if not str(model_path).lower().endswith(".urdf"):
+        if actuators_path is not None:
+            raise UserError(f"--actuators {actuators_path}: goes with a URDF --model; an MJCF model states its own actuators")
+        return model_path
+    if actuators_path is None:
+        raise UserError(f"--model {model_path}: a URDF has no actuators; give them with --actuators actuators.yaml")
+    xml = load_urdf(model_path, actuators_path)
+    pathlib.Path(out).mkdir(parents=True, exist_ok=True)
+    generated = pathlib.Path(out) / URDF_MJCF
+    io.write_text(generated, f"<!-- built by sysid from {model_path} and {actuators_path} -->\n{xml}")
+    return str(generated)
 
 
 def _repair_logs(logs: list, val_logs: list, rules, *, say: bool) -> tuple[list, list, list[dict]]:

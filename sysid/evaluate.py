@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from sysid import io
 from sysid.data import Log
 from sysid.errors import UserError
-from sysid.params import ParamSet, parse_params
+from sysid.params import MEASUREMENT_KINDS, ParamSet, parse_params
 from sysid.validate import OPEN, horizon_errors, rmse, score, signal_scales
 from sysid.version import __version__
 
@@ -118,6 +118,15 @@ def fit_folder(label: str, folder: str | os.PathLike) -> ModelUnderTest:
         strip_delay(model, float(delay))
         params = parse_params("delay", model, overrides={"delay": {"upper": max(0.1, 2 * float(delay))}})
         values = np.array([float(delay)])
+    measured = {name: entry for name, entry in fitted.items() if name.split("@")[0] in MEASUREMENT_KINDS} \
+        if isinstance(fitted, dict) else {}
+    if measured:  # encoder offsets and sensor gains are not in calibrated.xml: sysid applies them (sysid.measurement)
+        items = [*params.names, *measured]
+        overrides = {"delay": {"upper": max(0.1, 2 * float(delay))}} if delay is not None else {}
+        overrides |= {name: {"initial": float(e["value"]), "lower": min(float(e["lower"]), float(e["value"])),
+                             "upper": max(float(e["upper"]), float(e["value"]))} for name, e in measured.items()}
+        params = parse_params(",".join(items), model, overrides=overrides)
+        values = np.array([float(fitted[name]["value"]) for name in params.names])
     loop = None
     if result.get("actuator_models"):
         loop = _actuators(folder, model, result["actuator_models"])

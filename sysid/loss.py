@@ -13,6 +13,8 @@ import dataclasses
 
 import numpy as np
 
+from sysid.errors import UserError
+from sysid.measurement import Measurement
 from sysid.sim import Simulator, control_integral, held_controls
 from sysid.track import Track
 
@@ -60,6 +62,7 @@ class Windows:
         and the state entry it is compared with.
       entry_target, entry_sigma: (m,) the logged value and its noise level.
       entry_track, entry_row, entry_signal: (m,) where the entry comes from, for reports.
+      entry_sensor: (m,) the sensordata entry an MJCF sensor signal is compared with, -1 for state entries.
     """
 
     track: np.ndarray
@@ -74,6 +77,7 @@ class Windows:
     entry_track: np.ndarray
     entry_row: np.ndarray
     entry_signal: np.ndarray
+    entry_sensor: np.ndarray
 
 
 def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows: int | None = None) -> Windows:
@@ -98,8 +102,9 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
     # Filled in place, indices as int32: a long log has millions of entries, each kept for the whole fit.
     sizes = [(end - row - 1) * len(tracks[t].signals) for t, row, end in starts]
     total = int(sum(sizes))
-    ints, floats = ("window", "step", "state", "track", "row", "signal"), ("frac", "target", "sigma")
+    ints, floats = ("window", "step", "state", "track", "row", "signal", "sensor"), ("frac", "target", "sigma")
     flat = {k: np.empty(total, np.int32) for k in ints} | {k: np.empty(total) for k in floats}
+    flat["sensor"][:] = -1
     at = 0
     for w, ((t, row, end), size) in enumerate(zip(starts, sizes)):
         track = tracks[t]
@@ -117,6 +122,8 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
         flat["track"][part] = t
         flat["row"][part] = np.repeat(rows, nsig)
         flat["signal"][part] = np.tile(np.arange(nsig), rows.size)
+        if track.sensor.any():
+            _sensor_rows(flat, part, track, row, rows, dt, nstep)
         at += size
     return Windows(
         track=np.array([t for t, _, _ in starts], int),
@@ -124,6 +131,21 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
         nstep=nstep,
         **{f"entry_{k}": v for k, v in flat.items()},
     )
+
+
+def _sensor_rows(flat: dict[str, np.ndarray], part: slice, track: Track, row: int, rows: np.ndarray, dt: float,
+                 nstep: int) -> None:
+    """Point a window's MJCF sensor entries at the rows one earlier, from the window's first to the one
+    before its last: the rollout's sensordata at step k is computed at the state before that step, so
+    step 0 holds the window start's and none the end's. Their state entry becomes 0 (read, then replaced)."""
+    columns = np.flatnonzero(track.sensor)
+    earlier = rows - 1
+    position = (track.time[earlier] - track.time[row]) / dt
+    step = np.minimum(np.floor(position).astype(int), nstep - 1)
+    at = part.start + np.arange(len(rows))[:, None] * len(track.signals) + columns[None, :]  # (R, sensors)
+    flat["step"][at], flat["frac"][at] = step[:, None], (position - step)[:, None]
+    flat["target"][at], flat["row"][at] = track.values[earlier][:, columns], earlier[:, None]
+    flat["sensor"][at], flat["state"][at] = track.state_index[columns][None, :], 0
 
 
 class ShootingLoss:
@@ -165,6 +187,12 @@ class ShootingLoss:
         self._integrals = [control_integral(track.time, track.ctrl) for track in tracks]
         self._fixed_controls = None if sim.params.delay_index is not None else self.controls(0.0)
         self._tiled_controls: dict[tuple, np.ndarray] = {}  # (C, w0, w1) -> (C, w1 - w0, nstep, nu) fixed controls
+        # (m,) True for entries of MJCF sensors (None: none), and the measurement parameters acting on entries
+        self._sensor_entries = (self.windows.entry_sensor >= 0) if any(t.sensor.any() for t in tracks) else None
+        if self._sensor_entries is not None and sim.loop is not None:
+            raise UserError("MJCF sensor columns cannot be fitted with an actuator model or residual in the loop yet; "
+                            "drop the sensor columns or the --actuator / residual")
+        self.measurement = Measurement(sim.params, tracks, self.windows.entry_track, self.windows.entry_signal)
 
     def chunks(self, ncand: int) -> list[tuple[int, int]]:
         """Window ranges [w0, w1) whose rollout of `ncand` candidates fits in CHUNK_BYTES of states."""
@@ -209,6 +237,7 @@ class ShootingLoss:
         models = self.sim.candidate_models(values)
         batch_models = [model for model in models for _ in range(nwin)]
         initial = np.repeat(self.initial[None, w0:w1], ncand, axis=0)  # (C, W, nstate)
+        self.measurement.correct_starts(values, initial)  # encoder offsets: start from the true positions
         if offsets is not None:
             rows = np.arange(nwin)[:, None]
             initial[:, rows, self.refine_index[w0:w1]] += offsets * self.refine_scale[w0:w1]
@@ -238,7 +267,40 @@ class ShootingLoss:
         lo = np.take(states, (window * win.nstep + np.maximum(step - 1, 0)) * nstate + state, axis=1)
         first = np.flatnonzero(step == 0)
         lo[:, first] = np.take(initial.reshape(ncand, -1), window[first] * nstate + state[first], axis=1)
-        return lo + win.entry_frac[e0:e1] * (hi - lo), ok.reshape(ncand, nwin)
+        simulated = lo + win.entry_frac[e0:e1] * (hi - lo)
+        return self._observed(values, simulated, window, step, e0, e1), ok.reshape(ncand, nwin)
+
+    def _observed(self, values: np.ndarray, simulated: np.ndarray, window: np.ndarray, step: np.ndarray,
+                  e0: int, e1: int) -> np.ndarray:
+        """(C, e1 - e0) simulated entries -> what the robot would log: MJCF sensor entries read from the
+        rollout's sensordata, then the measurement parameters applied (`sysid.measurement`), in place."""
+        sensor = self._sensor_entries[e0:e1] if self._sensor_entries is not None else None
+        if sensor is not None and sensor.any():
+            simulated[:, sensor] = self._sensor_values(values, sensor, window, step, e0, e1)
+        return self.measurement.logged(values, simulated, slice(e0, e1))
+
+
+    def _sensor_values(self, values: np.ndarray, sensor: np.ndarray, window: np.ndarray, step: np.ndarray,
+                       e0: int, e1: int) -> np.ndarray:
+        """(C, k) simulated sensordata of the sensor entries among [e0, e1) (mask `sensor`), read from the
+        last rollout: sensordata[k] is computed at the state of model step k (the window start for 0),
+        interpolated at each entry's time minus the candidate's sensor delay."""
+        win, nsd = self.windows, self.sim.model.nsensordata
+        data = self.sim.sensors.reshape(len(values), -1)  # (C, W * nstep * nsensordata)
+        position = (step + win.entry_frac[e0:e1])[sensor]
+        which = np.flatnonzero(sensor) + e0
+        at, weight = self.measurement.sensor_positions(values, position, which, self.sim.model.opt.timestep, win.nstep)
+        i0 = np.floor(at).astype(int)
+        i1 = np.minimum(i0 + 1, win.nstep - 1)
+        base = window[sensor] * win.nstep
+        entry = win.entry_sensor[e0:e1][sensor]
+        v0 = np.take_along_axis(data, (base + i0) * nsd + entry, axis=1)
+        v1 = np.take_along_axis(data, (base + i1) * nsd + entry, axis=1)
+        simulated = v0 + (at - i0) * (v1 - v0)
+        if (weight < 1).any():  # a delayed sensor before the window start: compared as the log (no residual)
+            target = self.measurement.unlogged(values, win.entry_target[e0:e1][sensor], which)
+            simulated = weight * simulated + (1 - weight) * target
+        return simulated
 
     def residuals(self, values: np.ndarray, offsets: np.ndarray | None = None, *,
                   windows: tuple[int, int] | None = None) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 
 from sysid import native
 from sysid.errors import UserError
-from sysid.params import KINDS, Param, ParamSet
+from sysid.params import KINDS, MEASUREMENT_KINDS, Param, ParamSet
 
 ASSET_DIRS = ("meshdir", "texturedir", "assetdir")
 
@@ -47,6 +47,10 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
         if p.kind == "delay":
             _write_delay(root, model, float(values[params.names.index(p.name)]))
             continue
+        if p.kind in MEASUREMENT_KINDS:  # measurement parameters live in result.json only
+            continue
+        if p.kind == "spec":  # an MjSpec attribute may have no XML attribute of its name: written through MjSpec
+            raise PatchError(f"{p.name} is written through MjSpec")
         element = KINDS[p.kind].element
         if element == "joint":
             _set_first(_named(root, "joint", p.target), p.kind, float(values[params.names.index(p.name)]))

@@ -75,6 +75,9 @@ class MjxLoss:
         shooting, params = objective.shooting, objective.params
         if shooting.sim.loop is not None:
             raise UserError("the mjx optimizer cannot run actuator models or residual dynamics in the loop; use cmaes+lsq")
+        if shooting.measurement.active or (shooting.windows.entry_sensor >= 0).any():
+            raise UserError("the mjx optimizer compares joint states only: MJCF sensor columns and measurement "
+                            "parameters (offset, sensor_*) need cmaes+lsq")
         self.n, self.nx, self.nwin = objective.n, shooting.nx, shooting.n_windows
         base = shooting.sim.candidate_models(params.from_unit(x0[None, : self.n]))[0]
         self.model = mjx.put_model(base)

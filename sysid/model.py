@@ -7,6 +7,7 @@ import os
 import mujoco
 
 from sysid.errors import UserError
+from sysid.specfield import remember_spec
 from sysid.inputs import MAX_WHOLE_FILE_BYTES, check_file
 
 
@@ -16,7 +17,9 @@ def load_model(path: str | os.PathLike) -> mujoco.MjModel:
     try:
         if str(path).endswith(".mjb"):
             return mujoco.MjModel.from_binary_path(str(path))
-        return mujoco.MjModel.from_xml_path(str(path))
+        model = mujoco.MjModel.from_xml_path(str(path))
+        remember_spec(model, lambda: mujoco.MjSpec.from_file(str(path)))  # for spec: parameters
+        return model
     except ValueError as error:
         message = " ".join(str(error).split())
         raise UserError(f"{path}: cannot load the model: {message}") from None

@@ -22,7 +22,7 @@ import numpy as np
 from sysid import inertial, native
 from sysid.errors import UserError
 
-Element = Literal["joint", "body", "actuator", "global", "model"]
+Element = Literal["joint", "body", "actuator", "global", "model", "sensor"]
 Transform = Literal["log", "linear"]
 
 # Log-transformed parameters whose lower bound is 0 are searched as log(value + floor) with
@@ -73,7 +73,15 @@ KINDS: dict[str, Kind] = {
     "vmax": Kind("actuator", False, 0.0, "V"),
     # a body's whole inertial, physically consistent: ten log-Cholesky coordinates (sysid.inertial)
     "inertial": Kind("body", None, 0.0, "log-Cholesky"),
+    # measurement parameters (sysid.measurement): applied to the simulated signals, never to the model
+    "offset": Kind("joint", None, 0.0, "rad or m"),
+    "sensor_gain": Kind("sensor", False, 0.0, "x"),
+    "sensor_bias": Kind("sensor", None, 0.0, "sensor unit"),
+    "sensor_delay": Kind("sensor", True, 0.1, "s"),
+    # `spec:ELEMENT/NAME/ATTRIBUTE[INDEX]`: any numeric MjSpec attribute, recompiled (sysid.specfield)
+    "spec": Kind("global", None, 0.0, "field unit"),
 }
+MEASUREMENT_KINDS = ("offset", "sensor_gain", "sensor_bias", "sensor_delay")  # not written into any model
 # Components a target may name with a suffix (`com@BODY.z`, `forcerange@A.lo`); bare: com's three axes,
 # a range's symmetric limit (index 0).
 PARTS = {"com": ("x", "y", "z"), "inertial": inertial.NAMES, "forcerange": native.RANGE_PARTS[1:],
@@ -157,6 +165,9 @@ class ParamSet(Sequence[Param]):
         self._zhi = np.array([p.to_z(p.upper) for p in self.params], float)
         # Writers take the model as an argument: every candidate copy shares the input's indices.
         self._writers = None if model is None else [_writer(model, p) for p in self.params]
+        self._spec_index = [i for i, p in enumerate(self.params) if p.kind == "spec"]
+        self._spec_fields = None  # sysid.specfield.SpecFields, made on the first write
+        self._input = model
 
     def __len__(self) -> int:
         return len(self.params)
@@ -216,6 +227,12 @@ class ParamSet(Sequence[Param]):
         """
         if self._writers is None:
             self._writers = [_writer(model, p) for p in self.params]
+        if self._spec_index:  # recompiled through MjSpec first: the other writers then write on top
+            if self._spec_fields is None:
+                from sysid.specfield import SpecFields
+
+                self._spec_fields = SpecFields(self._input or model, [self.params[i] for i in self._spec_index])
+            self._spec_fields.write(model, np.asarray(values, float)[self._spec_index])
         for write, value in zip(self._writers, values):
             write(model, float(value))
         mujoco.mj_setConst(model, data)
@@ -254,6 +271,11 @@ def parse_params(text: str, model: mujoco.MjModel, *, overrides: Mapping[str, Ma
         raise UserError("--params is empty; give e.g. --params damping,frictionloss,mass")
     params: list[Param] = []
     for item in items:
+        if item.startswith("spec:") or item == "spec":  # any numeric MjSpec attribute (sysid.specfield)
+            from sysid.specfield import parse
+
+            params.append(parse(item, model, overrides or {}))
+            continue
         kind_text, _, target = item.partition("@")
         kind = ALIASES.get(kind_text.strip(), kind_text.strip())
         if kind not in KINDS:
@@ -266,9 +288,14 @@ def parse_params(text: str, model: mujoco.MjModel, *, overrides: Mapping[str, Ma
     if overrides:
         names = [p.name for p in params]
         for pattern in overrides:
-            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+            if not any(matches(n, pattern) for n in names):
                 raise UserError(f"config: 'params' entry {pattern!r} matches none of the fitted parameters {names}")
     return ParamSet(params, model=model)
+
+
+def matches(name: str, pattern: str) -> bool:
+    """A config pattern names a parameter: the name itself (`spec:geom/foot/friction[0]`) or a glob over names."""
+    return name == pattern or fnmatch.fnmatchcase(name, pattern)
 
 
 def _expand(kind: str, target: str, model: mujoco.MjModel, item: str, overrides: Mapping[str, Mapping[str, Any]]) -> list[Param]:
@@ -311,7 +338,7 @@ def _why_not(kind: str) -> str:
 
 
 def _all_names(element: Element, model: mujoco.MjModel) -> list[str]:
-    count = {"joint": model.njnt, "body": model.nbody, "actuator": model.nactuator}[element]
+    count = {"joint": model.njnt, "body": model.nbody, "actuator": model.nactuator, "sensor": model.nsensor}[element]
     return [getattr(model, element)(i).name for i in range(count)]
 
 
@@ -323,12 +350,16 @@ def _elements(kind: str, model: mujoco.MjModel) -> list[str]:
         return [model.joint(j).name for j in range(model.njnt) if model.jnt_type[j] in scalar]
     if element == "body":
         return [model.body(b).name for b in range(1, model.nbody) if model.body_weldid[b] != 0]
+    if element == "sensor":
+        return [model.sensor(s).name for s in range(model.nsensor)]
     if kind == "gear":
         return [model.actuator(a).name for a in range(model.nactuator)]
     return [model.actuator(a).name for a in range(model.nactuator) if native.applies(model, a, kind)]
 
 
 def _read(model: mujoco.MjModel, kind: str, name: str, index: int) -> float:
+    if kind in MEASUREMENT_KINDS:  # an ideal measurement
+        return 1.0 if kind == "sensor_gain" else 0.0
     if kind in ("damping", "frictionloss", "armature"):
         return float(getattr(model, f"dof_{kind}")[model.joint(name).dofadr[0]])
     if kind == "stiffness":
@@ -353,7 +384,7 @@ def _make(kind: str, target: str, index: int, initial: float, model: mujoco.MjMo
         offset = int(kind in native.RANGE_KINDS)  # a range's index 0 is its symmetric limit
         name = f"{kind}@{target}" + (f".{PARTS[kind][index - offset]}" if kind in PARTS and index >= offset else "")
     # A starting point from the config counts before the default bounds (a limit the model lacks reads 0).
-    given = [v["initial"] for pattern, v in overrides.items() if "initial" in v and fnmatch.fnmatchcase(name, pattern)]
+    given = [v["initial"] for pattern, v in overrides.items() if "initial" in v and matches(name, pattern)]
     if given:
         try:
             initial = float(given[-1])
@@ -369,6 +400,11 @@ def _default_bounds(name: str, kind: str, initial: float, *, com_half: float, in
     info = KINDS[kind]
     if kind == "com":
         return initial - com_half, initial + com_half, "linear"
+    if kind in ("offset", "sensor_bias"):  # +-0.2 rad (m) of encoder offset, +-1 sensor unit of bias
+        half = 0.2 if kind == "offset" else 1.0
+        return initial - half, initial + half, "linear"
+    if kind == "sensor_gain" and initial > 0:
+        return initial / 2, initial * 2, "log"
     if kind == "inertial":  # alpha, d: mass and lengths within ~10x; t: the com; shears: a body's size
         half = 1.15 if index < 4 else com_half if index >= 7 else max(com_half, 2 * abs(initial))
         return initial - half, initial + half, "linear"
@@ -393,7 +429,7 @@ def _default_bounds(name: str, kind: str, initial: float, *, com_half: float, in
 def _override(p: Param, overrides: Mapping[str, Mapping[str, Any]]) -> Param:
     fields: dict[str, float] = {}
     for pattern, entry in overrides.items():
-        if fnmatch.fnmatchcase(p.name, pattern):
+        if matches(p.name, pattern):
             for key, value in entry.items():
                 if key not in ("initial", "lower", "upper"):
                     raise UserError(f"config: params.{pattern}: unknown key {key!r}; use initial, lower, upper")
@@ -413,7 +449,7 @@ def _override(p: Param, overrides: Mapping[str, Mapping[str, Any]]) -> Param:
 def _writer(model: mujoco.MjModel, p: Param) -> Callable[[mujoco.MjModel, float], None]:
     """A closure writing one value of `p` into any copy of `model` (indices are looked up once)."""
     kind = p.kind
-    if kind == "delay" or KINDS[kind].element == "model":
+    if kind in ("delay", "spec") or kind in MEASUREMENT_KINDS or KINDS[kind].element == "model":
         return lambda m, v: None  # applied by sysid.sim (delay) or sysid.closedloop, not to the model
     if kind in ("damping", "frictionloss", "armature", "stiffness"):
         field = "jnt_stiffness" if kind == "stiffness" else f"dof_{kind}"
@@ -449,7 +485,12 @@ def _set_first(obj: Any, attr: str, value: float) -> None:
 
 
 def _write_spec(spec: mujoco.MjSpec, model: mujoco.MjModel, p: Param, value: float) -> None:
-    if p.kind == "delay" or KINDS[p.kind].element == "model":
+    if p.kind == "spec":
+        from sysid.specfield import write_spec
+
+        write_spec(spec, p, value)
+        return
+    if p.kind == "delay" or p.kind in MEASUREMENT_KINDS or KINDS[p.kind].element == "model":
         return
     if KINDS[p.kind].element == "joint":
         _set_first(spec.joint(p.target), p.kind, value)

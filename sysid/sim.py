@@ -122,6 +122,7 @@ class Simulator:
         self._buffers: dict[tuple[int, ...], np.ndarray] = {}
         self._lanes: list[tuple] = []  # (single-threaded pool, MjData, sensor buffers) per closed-loop lane
         self._lock = threading.Lock()
+        self.sensors = np.empty((0, 0, model.nsensordata))  # (B, nstep, nsensordata) of the last raw_rollout (reused buffer)
 
     def close(self) -> None:
         self._pool.close()
@@ -182,7 +183,7 @@ class Simulator:
           states: (B, nstep, nstate) output, written in place.
         """
         nbatch, nstep = control.shape[:2]
-        sensors = self._buffer("sensors", nbatch, nstep, self.model.nsensordata)
+        self.sensors = sensors = self._buffer("sensors", nbatch, nstep, self.model.nsensordata)
         with self.counting_warnings():
             self.rollout_seconds += _timed_call(self._pool, self._datas, models, initial, control, states, sensors, control_spec)
         self.steps += nbatch * nstep

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 
 import mujoco
@@ -32,6 +33,8 @@ class Track:
       qvel: (N, nv) filtered velocities for starting windows (0 for joints not logged).
       refine_index: (nx,) state entries a fit may refine at each window start (logged joints).
       refine_scale: (nx,) their noise levels, the unit in which refinements are searched.
+      sensor: (S,) True for MJCF sensor signals, whose state_index is their entry in the rollout's
+        sensordata (not its states); empty: none.
     """
 
     source: str
@@ -46,6 +49,7 @@ class Track:
     qvel: np.ndarray
     refine_index: np.ndarray
     refine_scale: np.ndarray
+    sensor: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, bool))
 
 
 def bind_log(log: Log, model: mujoco.MjModel) -> Track:
@@ -122,6 +126,12 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
         refine_index += [1 + qadr, 1 + nq + dadr]
         refine_scale += [pos_sigma, vel_sigma]
 
+    for name, entry in _bind_sensors(log, model).items():
+        signals.append(name)
+        units.append(_sensor_unit(model, entry))
+        values.append(log.sensors[name])
+        sigma.append(_noise(log.time, log.sensors[name], name, floored))
+        state_index.append(entry)
     if floored:
         warnings.warn(f"{log.source}: {', '.join(floored)} look noise-free (estimated noise below {NOISE_FLOOR:g} of the "
                       f"signal's range); their residuals are divided by that floor instead, so losses stay in sane units",
@@ -142,7 +152,43 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
         qvel=qvel,
         refine_index=np.asarray(refine_index),
         refine_scale=np.asarray(refine_scale),
+        sensor=np.array([name in log.sensors for name in signals], bool),
     )
+
+
+_SENSOR_COLUMN = re.compile(r"(.+)\[(\d+)\]")
+
+
+def _bind_sensors(log: Log, model: mujoco.MjModel) -> dict[str, int]:
+    """Sensor column -> its sensordata entry. A column whose sensor is not in the model is ignored
+    with a warning; one of the wrong dimension raises UserError naming the sensor."""
+    sensors = {model.sensor(s).name: s for s in range(model.nsensor)}
+    bound, unknown = {}, []
+    for column in log.sensors:
+        m = _SENSOR_COLUMN.fullmatch(column)
+        name, k = (m.group(1), int(m.group(2))) if m else (column, None)
+        if name not in sensors:
+            unknown.append(column)
+            continue
+        s = sensors[name]
+        dim = int(model.sensor_dim[s])
+        if k is None and dim != 1:
+            raise UserError(f"{log.source}: column {column!r}: sensor {name!r} has {dim} values; log them as "
+                            f"'{name}[0]'..'{name}[{dim - 1}]'")
+        if k is not None and k >= dim:
+            raise UserError(f"{log.source}: column {column!r}: sensor {name!r} has {dim} value{'s' * (dim > 1)}, "
+                            f"so its columns are " + (f"'{name}'" if dim == 1 else f"'{name}[0]'..'{name}[{dim - 1}]'"))
+        bound[column] = int(model.sensor_adr[s]) + (k or 0)
+    if unknown:
+        warnings.warn(f"{log.source}: ignoring column(s) {', '.join(map(repr, unknown))}: no MJCF sensor of that name in "
+                      f"the model; sensors: {', '.join(sensors) or '(none)'}", stacklevel=3)
+    return bound
+
+
+def _sensor_unit(model: mujoco.MjModel, entry: int) -> str:
+    """The sensor type of sensordata entry `entry` (e.g. "jointactuatorfrc"), standing for its unit."""
+    s = int(np.searchsorted(model.sensor_adr, entry, side="right") - 1)
+    return mujoco.mjtSensor(int(model.sensor_type[s])).name.removeprefix("mjSENS_").lower()
 
 
 def _noise(time: np.ndarray, x: np.ndarray, name: str, floored: list[str]) -> float:

@@ -20,7 +20,7 @@ import numpy as np
 
 from sysid.data.filters import noise_std
 from sysid.data.log import Log
-from sysid.data.mapfile import ColumnMap, MapEntry, split_signal_name
+from sysid.data.mapfile import ColumnMap, MapEntry, signal_kind, split_signal_name
 from sysid.errors import UserError
 
 STATE_GROUPS = ("pos", "vel", "effort")  # interpolated; "ctrl" is held
@@ -77,7 +77,8 @@ def merge(log: Log, other: Log) -> Log:
         resampled = {k: interpolate(other.time, v, log.time) for k, v in getattr(other, group).items()}
         groups[group] = {**getattr(log, group), **resampled}
     groups["ctrl"] = {**log.ctrl, **{k: hold(other.time, v, log.time) for k, v in other.ctrl.items()}}
-    return Log(log.source, log.time, groups["pos"], groups["vel"], groups["effort"], groups["ctrl"], log.meta)
+    sensors = {**log.sensors, **{k: interpolate(other.time, v, log.time) for k, v in other.sensors.items()}}
+    return Log(log.source, log.time, groups["pos"], groups["vel"], groups["effort"], groups["ctrl"], log.meta, sensors)
 
 
 def load_with_companions(
@@ -95,14 +96,15 @@ def load_with_companions(
         entries = other_map.entries
         if not os.path.exists(other_path):
             raise UserError(f"{column_map.source}: entry '{entries[1].target}': file {other_path} not found")
-        wanted = {(kind, name) for kind, name in map(split_signal_name, (e.target for e in entries))}  # type: ignore[misc]
+        wanted = {(kind, name) for kind, name in map(signal_kind, (e.target for e in entries))}  # type: ignore[misc]
         if not any(kind == "pos" for kind, _ in wanted):  # loaders insist on a position: read time as one, drop it
             other_map = ColumnMap(other_map.source, (*entries, MapEntry(f"{_PROBE}.pos", entries[0].column)))
         with warnings.catch_warnings():  # the other file's unmapped columns are not wanted: no warning
             warnings.filterwarnings("ignore", message=".*ignoring column")
             other = load(other_path, other_map)
         keep = lambda group: {k: v for k, v in getattr(other, group).items() if (group, k) in wanted}  # noqa: E731
-        log = merge(log, Log(other.source, other.time, keep("pos"), keep("vel"), keep("effort"), keep("ctrl")))
+        sensors = {k: v for k, v in other.sensors.items() if ("sensor", k) in wanted}
+        log = merge(log, Log(other.source, other.time, keep("pos"), keep("vel"), keep("effort"), keep("ctrl"), sensors=sensors))
     return log
 
 

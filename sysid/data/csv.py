@@ -37,7 +37,7 @@ def load_csv(path: str | os.PathLike, *, column_map: ColumnMap | None = None) ->
         return load_csv_lists(path, column_map)  # type: ignore[arg-type]
     source = os.fspath(path)
     header = _read_header(source)
-    plan = plan_columns(source, header, column_map)
+    plan = plan_columns(source, header, column_map, numeric=lambda names: _numeric_columns(source, names))
     index = {name: i for i, name in enumerate(header)}
     used = sorted({index[entry.column] for entry in plan.values()})
     raw = _read_numbers_fast(source, header, used)
@@ -61,6 +61,15 @@ def _read_header(source: str) -> list[str]:
     except OSError as e:
         raise UserError(f"{source}: cannot read file ({one_line(e)})") from None
     return [str(name).strip() for name in first.iloc[0].fillna("")]
+
+
+def _numeric_columns(source: str, names: list[str]) -> set[str]:
+    """Which of the columns `names` hold only finite numbers (candidate sensor columns)."""
+    try:
+        table = pd.read_csv(source, usecols=names, skiprows=_comment_lines(source))
+    except (ValueError, OSError):
+        return set()
+    return {n for n in names if table[n].dtype.kind in "iuf" and np.isfinite(table[n].to_numpy(float)).all()}
 
 
 def _read_numbers_fast(source: str, header: list[str], used: list[int]) -> dict[int, np.ndarray] | None:

@@ -23,6 +23,8 @@ class Log:
       ctrl: actuator name -> (N,) command issued at time[i], held until time[i+1].
       meta: the log's own settings from its header (e.g. a servo JSON's kp, mass, trajectory),
         for per-log settings matched by value (`sysid.data.meta`); empty for most formats.
+      sensors: column name (`S` or `S[k]`) -> (N,) values of columns that may name an MJCF
+        sensor; `sysid.track.bind_log` compares those that do with the simulated sensordata.
     """
 
     source: str
@@ -32,6 +34,7 @@ class Log:
     effort: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     ctrl: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     meta: dict[str, float | str | bool] = dataclasses.field(default_factory=dict)
+    sensors: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         n = len(self.time)
@@ -43,7 +46,7 @@ class Log:
                 f"{self.source}: column 'time' must strictly increase, but row {bad[0] + 2} "
                 f"({self.time[bad[0] + 1]!r}) is not after row {bad[0] + 1} ({self.time[bad[0]]!r})"
             )
-        for group in ("pos", "vel", "effort", "ctrl"):
+        for group in ("pos", "vel", "effort", "ctrl", "sensors"):
             for name, values in getattr(self, group).items():
                 if values.shape != (n,):
                     raise ValueError(f"{self.source}: {name}.{group} has shape {values.shape}, expected ({n},)")
@@ -66,4 +69,5 @@ class Log:
     def slice(self, start: int, stop: int) -> "Log":
         """The rows [start, stop) as a new Log with the same source."""
         cut = lambda d: {k: v[start:stop] for k, v in d.items()}  # noqa: E731
-        return Log(self.source, self.time[start:stop], cut(self.pos), cut(self.vel), cut(self.effort), cut(self.ctrl), self.meta)
+        return Log(self.source, self.time[start:stop], cut(self.pos), cut(self.vel), cut(self.effort), cut(self.ctrl), self.meta,
+                   cut(self.sensors))

@@ -7,7 +7,8 @@ A map file is YAML with one entry per log signal::
     shoulder_motor.ctrl: {column: tau_cmd}
 
 Each entry reads CSV column `column` and stores `scale * raw + offset` (defaults 1 and 0) as the
-signal named by its key: `time` or `NAME.pos`, `NAME.vel`, `NAME.effort`, `NAME.ctrl`.
+signal named by its key: `time` or `NAME.pos`, `NAME.vel`, `NAME.effort`, `NAME.ctrl`, or an MJCF
+sensor's `S` / `S[k]` (compared with the simulated sensordata, docs/sensors-and-fields.md).
 
 Two optional keys:
 
@@ -37,6 +38,7 @@ import dataclasses
 import math
 import os
 import pathlib
+import re
 
 import numpy as np
 from sysid.errors import UserError
@@ -45,7 +47,9 @@ from sysid.inputs import excerpt, load_yaml
 SIGNAL_KINDS = ("pos", "vel", "effort", "ctrl")
 """Suffixes of the per-joint / per-actuator signals of the log schema."""
 
-SCHEMA_HELP = "'time' or NAME.pos, NAME.vel, NAME.effort, NAME.ctrl"
+SCHEMA_HELP = "'time' or NAME.pos, NAME.vel, NAME.effort, NAME.ctrl, or an MJCF sensor as S or S[k]"
+SENSOR_COLUMN = re.compile(r"[A-Za-z_][\w\-:/]*(\[\d+\])?")
+"""A column that may name an MJCF sensor: `S` (a scalar sensor) or `S[k]` (its element k); no dots."""
 
 _ENTRY_KEYS = ("column", "scale", "offset", "unwrap", "file", "index", "unit", "time_column")
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}  # `unit:` of the time entry -> seconds per unit
@@ -60,6 +64,16 @@ def split_signal_name(name: str) -> tuple[str, str] | None:
     if dot and element and kind in SIGNAL_KINDS:
         return (kind, element)
     return None
+
+
+def is_sensor_column(name: str) -> bool:
+    """True for a name that may be an MJCF sensor's column (`gyro`, `gyro[2]`), not a schema signal."""
+    return name != "time" and split_signal_name(name) is None and SENSOR_COLUMN.fullmatch(name) is not None
+
+
+def signal_kind(name: str) -> tuple[str, str] | None:
+    """`split_signal_name`, and `("sensor", name)` for a sensor column (`is_sensor_column`)."""
+    return split_signal_name(name) or (("sensor", name) if is_sensor_column(name) else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +104,7 @@ class MapEntry:
     time_column: str | None = None
 
     def __post_init__(self):
-        if split_signal_name(self.target) is None:
+        if signal_kind(self.target) is None:
             raise ValueError(f"map target {self.target!r} is not a log signal name ({SCHEMA_HELP})")
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
@@ -155,7 +169,7 @@ def load_column_map(path: str | os.PathLike) -> ColumnMap:
 
 def _parse_entry(source: str, key: object, value: object) -> MapEntry:
     where = f"{source}: entry {excerpt(key)}"
-    if not isinstance(key, str) or split_signal_name(key) is None:
+    if not isinstance(key, str) or signal_kind(key) is None:
         raise UserError(f"{where}: not a log signal name; expected {SCHEMA_HELP}")
     if not isinstance(value, dict):
         raise UserError(f"{where}: expected a mapping like {{column: NAME, scale: 1.0}}, got {excerpt(value)}")

@@ -34,10 +34,12 @@ def load_parquet(path: str | os.PathLike, *, column_map: ColumnMap | None = None
         return load_parquet_lists(path, column_map)  # type: ignore[arg-type]
     source = os.fspath(check_file(path, what="file", max_bytes=MAX_WHOLE_FILE_BYTES))
     try:
-        header = [str(name) for name in pq.read_schema(source).names]
+        schema = pq.read_schema(source)
+        header = [str(name) for name in schema.names]
     except (OSError, pa.ArrowException, ValueError, UnicodeDecodeError) as e:
         raise UserError(f"{source}: cannot read Parquet file ({one_line(e)})") from None
-    plan = plan_columns(source, header, column_map)
+    numbers = {str(f.name) for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)}
+    plan = plan_columns(source, header, column_map, numeric=lambda names: numbers & set(names))
     index = {name: i for i, name in enumerate(header)}
     used = sorted({index[entry.column] for entry in plan.values()})
     try:

@@ -158,7 +158,8 @@ def repair_log(log: Log, rules: RepairRules = RepairRules()) -> tuple[Log, list[
     if drop.any():
         keep = ~drop
         cut = lambda d: {k: v[keep] for k, v in d.items()}  # noqa: E731
-        fixed = Log(log.source, log.time[keep], cut(fixed.pos), cut(fixed.vel), cut(fixed.effort), cut(fixed.ctrl), log.meta)
+        fixed = Log(log.source, log.time[keep], cut(fixed.pos), cut(fixed.vel), cut(fixed.effort), cut(fixed.ctrl), log.meta,
+                    cut(fixed.sensors))
     return (fixed if findings and any(f.action != "none" for f in findings) else log), findings
 
 

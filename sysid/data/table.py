@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from difflib import get_close_matches
 
 import numpy as np
 
 from sysid.data.log import Log
-from sysid.data.mapfile import SCHEMA_HELP, ColumnMap, MapEntry, split_signal_name
+from sysid.data.mapfile import SCHEMA_HELP, ColumnMap, MapEntry, is_sensor_column, signal_kind, split_signal_name
 from sysid.errors import UserError
 
 
-def plan_columns(source: str, header: list[str], column_map: ColumnMap | None) -> dict[str, MapEntry]:
+def plan_columns(source: str, header: list[str], column_map: ColumnMap | None, *,
+                 numeric: Callable[[list[str]], set[str]] | None = None) -> dict[str, MapEntry]:
     """Signal name -> where to read it: the schema columns, then the map entries over them.
 
     Checks that column names are unique, that `time` and one `JOINT.pos` are given, and warns
-    about the columns no signal reads.
+    about the columns no signal reads. `numeric(names)`: which of these columns hold only finite
+    numbers; those that may name an MJCF sensor (`S`, `S[k]`) are read too, as `Log.sensors`.
     """
     _check_unique(source, header)
     plan = {name: MapEntry(name, name) for name in header if split_signal_name(name) is not None}
@@ -35,6 +38,11 @@ def plan_columns(source: str, header: list[str], column_map: ColumnMap | None) -
                     f"{_suggest(entry.column, header)}"
                 )
             plan[entry.target] = entry
+    if numeric is not None:
+        mapped = {entry.column for entry in plan.values()}
+        candidates = [name for name in header if is_sensor_column(name) and name not in mapped and name not in plan]
+        for name in sorted(numeric(candidates)) if candidates else ():
+            plan[name] = MapEntry(name, name)
     via_map = f" (nor mapped by {column_map.source})" if column_map is not None else ""
     if "time" not in plan:
         if len(header) == 1 and re.search(r"[;\t|]", header[0]):
@@ -56,7 +64,7 @@ def build_log(source: str, plan: dict[str, MapEntry], raw: dict[str, np.ndarray]
       plan: from `plan_columns`.
       raw: column name -> (N,) finite float64 values as stored, for every column in `plan`.
     """
-    signals: dict[str, dict[str, np.ndarray]] = {"time": {}, "pos": {}, "vel": {}, "effort": {}, "ctrl": {}}
+    signals: dict[str, dict[str, np.ndarray]] = {"time": {}, "pos": {}, "vel": {}, "effort": {}, "ctrl": {}, "sensor": {}}
     for target, entry in plan.items():
         values = np.ascontiguousarray(entry.apply(raw[entry.column]), dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(values))
@@ -66,7 +74,7 @@ def build_log(source: str, plan: dict[str, MapEntry], raw: dict[str, np.ndarray]
                 f"{source}: {describe_column(entry.column, plan)}, row {row + 1}: {raw[entry.column][row]:.15g} "
                 f"times scale {entry.scale:g} is not a finite number"
             )
-        kind, element = split_signal_name(target)  # type: ignore[misc]
+        kind, element = signal_kind(target)  # type: ignore[misc]
         signals[kind][element] = values
     time, time_raw = signals["time"][""], raw[plan["time"].column]
     bad = np.flatnonzero(np.diff(time) <= 0)
@@ -76,7 +84,7 @@ def build_log(source: str, plan: dict[str, MapEntry], raw: dict[str, np.ndarray]
             f"{source}: {describe_column(plan['time'].column, {'time': plan['time']})}, row {i + 2}: time "
             f"{time_raw[i + 1]:.15g} is not after row {i + 1} ({time_raw[i]:.15g}); time must strictly increase"
         )
-    return Log(source, time, signals["pos"], signals["vel"], signals["effort"], signals["ctrl"])
+    return Log(source, time, signals["pos"], signals["vel"], signals["effort"], signals["ctrl"], sensors=signals["sensor"])
 
 
 def describe_column(name: str, plan: dict[str, MapEntry]) -> str:
