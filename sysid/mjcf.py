@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import mujoco
 import numpy as np
 
-from sysid import native
+from sysid import contact, native
 from sysid.errors import UserError
 from sysid.params import KINDS, Param, ParamSet
 
@@ -48,7 +48,12 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
             _write_delay(root, model, float(values[params.names.index(p.name)]))
             continue
         element = KINDS[p.kind].element
-        if element == "joint":
+        if element == "geom" or p.kind in contact.GLOBAL:
+            try:
+                contact.patch(root, fitted, p.kind, p.target, _fmt)
+            except ValueError as error:
+                raise PatchError(str(error)) from None
+        elif element == "joint":
             _set_first(_named(root, "joint", p.target), p.kind, float(values[params.names.index(p.name)]))
         elif element == "body" and p.target not in bodies_done:
             _write_inertial(root, fitted, p.target)

@@ -75,6 +75,8 @@ class MjxLoss:
         shooting, params = objective.shooting, objective.params
         if shooting.sim.loop is not None:
             raise UserError("the mjx optimizer cannot run actuator models or residual dynamics in the loop; use cmaes+lsq")
+        if shooting.windows.rot_entry.size:
+            raise UserError("the mjx optimizer does not compare free or ball joint orientations (J.pos[k] columns); use cmaes+lsq")
         self.n, self.nx, self.nwin = objective.n, shooting.nx, shooting.n_windows
         base = shooting.sim.candidate_models(params.from_unit(x0[None, : self.n]))[0]
         self.model = mjx.put_model(base)

@@ -37,6 +37,7 @@ import dataclasses
 import math
 import os
 import pathlib
+import re
 
 import numpy as np
 from sysid.errors import UserError
@@ -45,7 +46,7 @@ from sysid.inputs import excerpt, load_yaml
 SIGNAL_KINDS = ("pos", "vel", "effort", "ctrl")
 """Suffixes of the per-joint / per-actuator signals of the log schema."""
 
-SCHEMA_HELP = "'time' or NAME.pos, NAME.vel, NAME.effort, NAME.ctrl"
+SCHEMA_HELP = "'time' or NAME.pos, NAME.vel, NAME.effort, NAME.ctrl, NAME.pos[k], NAME.vel[k]"
 
 _ENTRY_KEYS = ("column", "scale", "offset", "unwrap", "file", "index", "unit", "time_column")
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}  # `unit:` of the time entry -> seconds per unit
@@ -53,13 +54,28 @@ LOG_DIR = "${log_dir}"  # in a `file:` path: the folder of the log being read
 
 
 def split_signal_name(name: str) -> tuple[str, str] | None:
-    """`"shoulder.pos"` -> `("pos", "shoulder")`, `"time"` -> `("time", "")`, anything else -> None."""
+    """`"shoulder.pos"` -> `("pos", "shoulder")`, `"time"` -> `("time", "")`, anything else -> None.
+
+    A coordinate of a free or ball joint, `"root.pos[3]"`, -> `("pos", "root[3]")` (positions and
+    velocities only; `sysid.track` groups them by joint)."""
     if name == "time":
         return ("time", "")
     element, dot, kind = name.rpartition(".")
     if dot and element and kind in SIGNAL_KINDS:
         return (kind, element)
+    component = _COMPONENT.fullmatch(kind) if dot and element else None
+    if component:
+        return (component[1], f"{element}[{int(component[2])}]")
     return None
+
+
+_COMPONENT = re.compile(r"(pos|vel)\[(\d+)\]")  # `pos[3]`: one coordinate of a multi-coordinate joint
+
+
+def signal_name(element: str, kind: str) -> str:
+    """The inverse of `split_signal_name`: `("root[3]", "pos")` -> `"root.pos[3]"`, `("elbow", "vel")` -> `"elbow.vel"`."""
+    stem, bracket, index = element.partition("[")
+    return f"{stem}.{kind}[{index}" if bracket and index.endswith("]") and kind in ("pos", "vel") else f"{element}.{kind}"
 
 
 @dataclasses.dataclass(frozen=True)
