@@ -5,9 +5,11 @@ collide) settles standing for 1 s, then its joint targets move: squats (0-3.5 s)
 and a splay that makes the feet slide (3-6.5 s) and an open-loop trot (6-10 s), with a small
 multisine on every joint throughout. Logged at every 2 ms model step (500 Hz):
 
-* joint encoders `J.pos` with Gaussian noise of 5e-4 rad (no velocities: sysid derives them);
+* joint encoders `J.pos` with Gaussian noise of 5e-4 rad, and the drives' velocity `J.vel` with
+  noise of 0.02 rad/s;
 * the base pose `root.pos[0]`..`root.pos[6]` (x y z qw qx qy qz) with noise of 1 mm and 2 mrad
-  (a random small rotation), as from motion capture or a state estimator;
+  (a random small rotation) and its velocity `root.vel[0]`..`root.vel[5]` (world-frame linear with
+  noise 0.02 m/s, body-frame angular with noise 0.01 rad/s), as from a state estimator;
 * the IMU (the MJCF sensors `imu_gyro`, `imu_acc`): `imu_gyro[0..2]` (rad/s, noise 0.01) and
   `imu_acc[0..2]` (m/s^2, noise 0.05);
 * the commands `A.ctrl` of the 12 position actuators.
@@ -35,8 +37,10 @@ JOINTS = tuple(f"{leg}_{part}" for leg in LEGS for part in ("abd", "hip", "knee"
 STANCE = {"abd": 0.0, "hip": 0.6, "knee": -1.2}  # rad, joint targets of the standing pose
 SETTLE = 1.0  # s simulated before the log starts
 ENCODER_NOISE = 5e-4  # rad
+JOINT_VEL_NOISE = 2e-2  # rad/s
 BASE_POS_NOISE = 1e-3  # m
 BASE_ROT_NOISE = 2e-3  # rad
+BASE_VEL_NOISE = (2e-2, 1e-2)  # m/s linear, rad/s angular
 GYRO_NOISE = 1e-2  # rad/s
 ACC_NOISE = 5e-2  # m/s^2
 
@@ -135,8 +139,11 @@ def make_log(duration: float = 10.0, seed: int = 1, *, model: mujoco.MjModel | N
         columns[f"root.pos[{k}]"] = xyz[:, k]
     for k in range(4):
         columns[f"root.pos[{k + 3}]"] = quat[:, k]
+    for k in range(6):
+        columns[f"root.vel[{k}]"] = motion["qvel"][:, k] + scale * rng.normal(0, BASE_VEL_NOISE[k // 3], n)
     for j, name in enumerate(JOINTS):
         columns[f"{name}.pos"] = qpos[:, 7 + j] + scale * rng.normal(0, ENCODER_NOISE, n)
+        columns[f"{name}.vel"] = motion["qvel"][:, 6 + j] + scale * rng.normal(0, JOINT_VEL_NOISE, n)
     for sensor, sigma in (("imu_gyro", GYRO_NOISE), ("imu_acc", ACC_NOISE)):
         adr = model.sensor(sensor).adr[0]
         for k in range(3):
