@@ -271,9 +271,10 @@ def _param(name: str, centre: float, lower: float, upper: float, model: mujoco.M
         target, index = stem, PARTS[kind].index(suffix) + (kind in native.RANGE_KINDS)
     element = KINDS[kind].element if kind in KINDS else None
     try:
-        if element is None or element == "global" or (kind in ("com", "inertial") and target == name.partition("@")[2]):
+        if element is None or kind == "delay" or (kind in ("com", "inertial") and target == name.partition("@")[2]):
             raise KeyError(name)
-        getattr(model, element)(target)
+        if element != "global":
+            getattr(model, element)(target)
     except KeyError:
         raise UserError(f"{source}: parameter {name!r} names no {element or 'known kind'} of the bundle's model") from None
     return Param(name, kind, target, index, centre, lower, upper, "linear")

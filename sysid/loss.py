@@ -15,6 +15,7 @@ import numpy as np
 
 from sysid.errors import UserError
 from sysid.measurement import Measurement
+from sysid.floating import sub_quat
 from sysid.sim import Simulator, control_integral, held_controls
 from sysid.track import Track
 
@@ -63,6 +64,9 @@ class Windows:
       entry_target, entry_sigma: (m,) the logged value and its noise level.
       entry_track, entry_row, entry_signal: (m,) where the entry comes from, for reports.
       entry_sensor: (m,) the sensordata entry an MJCF sensor signal is compared with, -1 for state entries.
+      rot_entry: (G,) the first of the three entries of every compared orientation (a free or ball
+        joint's `J.rot[k]` at one row; their entry_state is the joint's qw), increasing.
+      rot_quat: (G, 4) the logged quaternion each is compared with.
     """
 
     track: np.ndarray
@@ -78,6 +82,8 @@ class Windows:
     entry_row: np.ndarray
     entry_signal: np.ndarray
     entry_sensor: np.ndarray
+    rot_entry: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+    rot_quat: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 4)))
 
 
 def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows: int | None = None) -> Windows:
@@ -106,6 +112,7 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
     flat = {k: np.empty(total, np.int32) for k in ints} | {k: np.empty(total) for k in floats}
     flat["sensor"][:] = -1
     at = 0
+    rot_entry, rot_quat = [], []
     for w, ((t, row, end), size) in enumerate(zip(starts, sizes)):
         track = tracks[t]
         rows = np.arange(row + 1, end)  # the rows after the window's first, up to its reach
@@ -124,12 +131,16 @@ def make_windows(tracks: list[Track], horizon: float, dt: float, *, max_windows:
         flat["signal"][part] = np.tile(np.arange(nsig), rows.size)
         if track.sensor.any():
             _sensor_rows(flat, part, track, row, rows, dt, nstep)
+        for o in track.orientations:
+            rot_entry.append(at + np.arange(rows.size) * nsig + o.signal)
+            rot_quat.append(o.quat[rows])
         at += size
     return Windows(
         track=np.array([t for t, _, _ in starts], int),
         start=np.array([r for _, r, _ in starts], int),
         nstep=nstep,
         **{f"entry_{k}": v for k, v in flat.items()},
+        **_orientation_entries(rot_entry, rot_quat),
     )
 
 
@@ -146,6 +157,30 @@ def _sensor_rows(flat: dict[str, np.ndarray], part: slice, track: Track, row: in
     flat["step"][at], flat["frac"][at] = step[:, None], (position - step)[:, None]
     flat["target"][at], flat["row"][at] = track.values[earlier][:, columns], earlier[:, None]
     flat["sensor"][at], flat["state"][at] = track.state_index[columns][None, :], 0
+def _orientation_entries(rot_entry: list[np.ndarray], rot_quat: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """`Windows.rot_entry` and `rot_quat`, sorted by entry, from the pieces `make_windows` collects."""
+    if not rot_entry:
+        return {}
+    entry, quat = np.concatenate(rot_entry), np.concatenate(rot_quat)
+    order = np.argsort(entry, kind="stable")
+    return {"rot_entry": entry[order], "rot_quat": quat[order]}
+
+
+def _interpolate(states: np.ndarray, initial: np.ndarray, nstep: int, nstate: int, window: np.ndarray, step: np.ndarray,
+                 frac: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """Simulated state entries between model steps.
+
+    Args:
+      states: (C, W * nstep * nstate) rollout states; initial: (C, W * nstate) window start states.
+      window, step, frac, state: (m,) each entry's window, model step, weight of the next step and state entry.
+    Returns:
+      (C, m): entry k interpolates between the states at steps k and k + 1; step 0 is the initial state.
+    """
+    hi = np.take(states, (window * nstep + step) * nstate + state, axis=1)
+    lo = np.take(states, (window * nstep + np.maximum(step - 1, 0)) * nstate + state, axis=1)
+    first = np.flatnonzero(step == 0)
+    lo[:, first] = np.take(initial, window[first] * nstate + state[first], axis=1)
+    return lo + frac * (hi - lo)
 
 
 class ShootingLoss:
@@ -260,14 +295,18 @@ class ShootingLoss:
             sources=[self.tracks[t].source for t in win.track[w0:w1]] * ncand if loop else None,
             reuse=True,
         )
-        # Entry k interpolates between the states at steps k and k + 1; step 0 is the initial state.
-        window, step, state = win.entry_window[e0:e1] - w0, win.entry_step[e0:e1], win.entry_state[e0:e1]
-        states = states.reshape(ncand, -1)
-        hi = np.take(states, (window * win.nstep + step) * nstate + state, axis=1)
-        lo = np.take(states, (window * win.nstep + np.maximum(step - 1, 0)) * nstate + state, axis=1)
-        first = np.flatnonzero(step == 0)
-        lo[:, first] = np.take(initial.reshape(ncand, -1), window[first] * nstate + state[first], axis=1)
-        simulated = lo + win.entry_frac[e0:e1] * (hi - lo)
+        window, step, frac = win.entry_window[e0:e1] - w0, win.entry_step[e0:e1], win.entry_frac[e0:e1]
+        states, initial = states.reshape(ncand, -1), initial.reshape(ncand, -1)
+        simulated = _interpolate(states, initial, win.nstep, nstate, window, step, frac, win.entry_state[e0:e1])
+        g0, g1 = np.searchsorted(win.rot_entry, [e0, e1])
+        if g1 > g0:  # orientations: the rotation vector from the logged to the simulated quaternion
+            first = win.rot_entry[g0:g1] - e0
+            quat = np.stack([_interpolate(states, initial, win.nstep, nstate, window[first], step[first], frac[first],
+                                          win.entry_state[e0:e1][first] + c) for c in range(4)], axis=-1)
+            quat /= np.linalg.norm(quat, axis=-1, keepdims=True)
+            error = sub_quat(quat, win.rot_quat[g0:g1])  # (C, G, 3)
+            for k in range(3):
+                simulated[:, first + k] = win.entry_target[e0 + first + k] + error[..., k]
         return self._observed(values, simulated, window, step, e0, e1), ok.reshape(ncand, nwin)
 
     def _observed(self, values: np.ndarray, simulated: np.ndarray, window: np.ndarray, step: np.ndarray,
@@ -278,7 +317,6 @@ class ShootingLoss:
         if sensor is not None and sensor.any():
             simulated[:, sensor] = self._sensor_values(values, sensor, window, step, e0, e1)
         return self.measurement.logged(values, simulated, slice(e0, e1))
-
 
     def _sensor_values(self, values: np.ndarray, sensor: np.ndarray, window: np.ndarray, step: np.ndarray,
                        e0: int, e1: int) -> np.ndarray:

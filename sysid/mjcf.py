@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import mujoco
 import numpy as np
 
-from sysid import native
+from sysid import contact, native
 from sysid.errors import UserError
 from sysid.params import KINDS, MEASUREMENT_KINDS, Param, ParamSet
 
@@ -52,7 +52,12 @@ def patch_mjcf(model_path: str | os.PathLike, model: mujoco.MjModel, params: Par
         if p.kind == "spec":  # an MjSpec attribute may have no XML attribute of its name: written through MjSpec
             raise PatchError(f"{p.name} is written through MjSpec")
         element = KINDS[p.kind].element
-        if element == "joint":
+        if element == "geom" or p.kind in contact.GLOBAL:
+            try:
+                contact.patch(root, fitted, p.kind, p.target, _fmt)
+            except ValueError as error:
+                raise PatchError(str(error)) from None
+        elif element == "joint":
             _set_first(_named(root, "joint", p.target), p.kind, float(values[params.names.index(p.name)]))
         elif element == "body" and p.target not in bodies_done:
             _write_inertial(root, fitted, p.target)

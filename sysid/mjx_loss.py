@@ -78,6 +78,8 @@ class MjxLoss:
         if shooting.measurement.active or (shooting.windows.entry_sensor >= 0).any():
             raise UserError("the mjx optimizer compares joint states only: MJCF sensor columns and measurement "
                             "parameters (offset, sensor_*) need cmaes+lsq")
+        if shooting.windows.rot_entry.size:
+            raise UserError("the mjx optimizer does not compare free or ball joint orientations (J.pos[k] columns); use cmaes+lsq")
         self.n, self.nx, self.nwin = objective.n, shooting.nx, shooting.n_windows
         base = shooting.sim.candidate_models(params.from_unit(x0[None, : self.n]))[0]
         self.model = mjx.put_model(base)

@@ -19,10 +19,10 @@ from typing import Any, Literal
 import mujoco
 import numpy as np
 
-from sysid import inertial, native
+from sysid import contact, inertial, native
 from sysid.errors import UserError
 
-Element = Literal["joint", "body", "actuator", "global", "model", "sensor"]
+Element = Literal["joint", "body", "actuator", "geom", "global", "model", "sensor"]
 Transform = Literal["log", "linear"]
 
 # Log-transformed parameters whose lower bound is 0 are searched as log(value + floor) with
@@ -80,12 +80,16 @@ KINDS: dict[str, Kind] = {
     "sensor_delay": Kind("sensor", True, 0.1, "s"),
     # `spec:ELEMENT/NAME/ATTRIBUTE[INDEX]`: any numeric MjSpec attribute, recompiled (sysid.specfield)
     "spec": Kind("global", None, 0.0, "field unit"),
+    # contact parameters (sysid.contact); `friction@JOINT` stays the alias of frictionloss
+    "friction": Kind("geom", True, 1.0, "1"),
+    "solref": Kind("geom", False, 0.0, "s | 1"),
+    "impratio": Kind("global", False, 0.0, "1"),
 }
 MEASUREMENT_KINDS = ("offset", "sensor_gain", "sensor_bias", "sensor_delay")  # not written into any model
 # Components a target may name with a suffix (`com@BODY.z`, `forcerange@A.lo`); bare: com's three axes,
 # a range's symmetric limit (index 0).
 PARTS = {"com": ("x", "y", "z"), "inertial": inertial.NAMES, "forcerange": native.RANGE_PARTS[1:],
-         "ctrlrange": native.RANGE_PARTS[1:]}
+         "ctrlrange": native.RANGE_PARTS[1:], **contact.GEOM_PARTS}
 ALIASES = {"friction": "frictionloss"}
 DEFAULT_RANGE_FACTOR = 10.0  # default bounds: [initial / 10, initial * 10] (or [0, 10 * initial])
 AXES = "xyz"
@@ -245,6 +249,8 @@ class ParamSet(Sequence[Param]):
         for p, value in zip(self.params, values):
             if KINDS[p.kind].element == "actuator" and p.kind != "gear":
                 native.write_spec(spec.actuator(p.target), fitted, model.actuator(p.target).id)
+            elif p.kind in contact.GLOBAL or KINDS[p.kind].element == "geom":
+                contact.write_spec(spec, fitted, p.kind, p.target)
             elif p.kind == "inertial":
                 b, body = model.body(p.target).id, spec.body(p.target)
                 body.explicitinertial, body.fullinertia = True, [np.nan] * 6
@@ -278,8 +284,10 @@ def parse_params(text: str, model: mujoco.MjModel, *, overrides: Mapping[str, Ma
             continue
         kind_text, _, target = item.partition("@")
         kind = ALIASES.get(kind_text.strip(), kind_text.strip())
+        if kind_text.strip() == "friction" and target.strip() and contact.means_geom(target.strip(), model, item):
+            kind = "friction"  # a geom's friction; on a joint it is frictionloss
         if kind not in KINDS:
-            known = ", ".join(sorted([*(k for k, v in KINDS.items() if v.element != "model"), *ALIASES]))
+            known = ", ".join(sorted({*(k for k, v in KINDS.items() if v.element != "model"), *ALIASES}))
             raise UserError(f"--params: unknown parameter kind {kind_text!r} in {item!r}; known kinds: {known}")
         if KINDS[kind].element == "model":
             raise UserError(f"--params: {item!r} is a number of an actuator model; fit it with --actuator MODEL@TARGET")
@@ -302,8 +310,12 @@ def _expand(kind: str, target: str, model: mujoco.MjModel, item: str, overrides:
     info = KINDS[kind]
     if info.element == "global":
         if target:
-            raise UserError(f"--params: {kind!r} applies to all actuators and takes no target, got {item!r}")
-        return [_make(kind, "", 0, 0.0, model, overrides)]
+            raise UserError(f"--params: {kind!r} is global (one value for the model) and takes no target, got {item!r}")
+        return [_make(kind, "", 0, contact.read(model, kind, "", 0) if kind in contact.GLOBAL else 0.0, model, overrides)]
+    if info.element == "geom":
+        names, indices = contact.expand(kind, target, model, item)
+        return [_make(kind, name, index, contact.read(model, kind, name, index), model, overrides)
+                for name in names for index in indices]
     parts = PARTS.get(kind, ())
     stem, _, suffix = target.rpartition(".")
     if stem and suffix in parts and target not in _all_names(info.element, model):
@@ -380,6 +392,8 @@ def _make(kind: str, target: str, index: int, initial: float, model: mujoco.MjMo
           overrides: Mapping[str, Mapping[str, Any]]) -> Param:
     if KINDS[kind].element == "global":
         name = kind
+    elif KINDS[kind].element == "geom":
+        name = contact.param_name(kind, target, index)
     else:
         offset = int(kind in native.RANGE_KINDS)  # a range's index 0 is its symmetric limit
         name = f"{kind}@{target}" + (f".{PARTS[kind][index - offset]}" if kind in PARTS and index >= offset else "")
@@ -451,6 +465,8 @@ def _writer(model: mujoco.MjModel, p: Param) -> Callable[[mujoco.MjModel, float]
     kind = p.kind
     if kind in ("delay", "spec") or kind in MEASUREMENT_KINDS or KINDS[kind].element == "model":
         return lambda m, v: None  # applied by sysid.sim (delay) or sysid.closedloop, not to the model
+    if kind in contact.GLOBAL or KINDS[kind].element == "geom":
+        return contact.writer(model, kind, p.target, p.index)
     if kind in ("damping", "frictionloss", "armature", "stiffness"):
         field = "jnt_stiffness" if kind == "stiffness" else f"dof_{kind}"
         i = model.joint(p.target).id if kind == "stiffness" else model.joint(p.target).dofadr[0]

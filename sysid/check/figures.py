@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from sysid.check.finding import Finding
 from sysid.data import Log
+from sysid.data.mapfile import signal_name
 from sysid.io import save_figure
 from sysid.params import ParamSet
 
@@ -30,7 +31,7 @@ def decimate(time: np.ndarray, x: np.ndarray, points: int = MAX_POINTS) -> tuple
 def plot_data(path: str | os.PathLike, log: Log, findings: list[Finding]) -> None:
     """One row per signal of `log` (positions, velocities, efforts, commands), decimated; a signal's
     findings are named in red in its title, and gaps are shaded."""
-    signals = [(f"{k}.pos", v) for k, v in log.pos.items()] + [(f"{k}.vel", v) for k, v in log.vel.items()] \
+    signals = [(signal_name(k, "pos"), v) for k, v in log.pos.items()] + [(signal_name(k, "vel"), v) for k, v in log.vel.items()] \
         + [(f"{k}.effort", v) for k, v in log.effort.items()] + [(f"{k}.ctrl", v) for k, v in log.ctrl.items()]
     signals = signals[:MAX_SIGNALS]
     fig = Figure(figsize=(10, 0.8 + 1.6 * len(signals)), layout="constrained")

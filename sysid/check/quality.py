@@ -16,6 +16,7 @@ import numpy as np
 from sysid.check.finding import Finding, actuator_params, joint_params
 from sysid.data import Log, noise_std, smooth
 from sysid.data.align import active_rows
+from sysid.data.mapfile import signal_name
 from sysid.params import ParamSet
 
 JITTER_LIMIT = 0.1  # std of the sample period / its median
@@ -65,7 +66,7 @@ def log_quality(log: Log, model: mujoco.MjModel, params: ParamSet | None = None,
                            f"record logs several times longer than the delay (at least {5 * delay:.2g} s)", src, None,
                            tuple(p.name for p in params or () if p.kind == "delay")))
 
-    measured = {f"{k}.pos": v for k, v in log.pos.items()} | {f"{k}.vel": v for k, v in log.vel.items()} \
+    measured = {signal_name(k, "pos"): v for k, v in log.pos.items()} | {signal_name(k, "vel"): v for k, v in log.vel.items()} \
         | {f"{k}.effort": v for k, v in log.effort.items()}
     names = list(measured)
     values = np.stack([measured[k] for k in names], axis=1) if names else np.zeros((len(log.time), 0))

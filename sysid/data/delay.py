@@ -34,6 +34,7 @@ from scipy.signal import savgol_filter
 
 from sysid.data.log import Log
 from sysid.errors import UserError
+from sysid.floating import split_component
 
 _POLYORDER = 3
 _WINDOW_S = 0.05  # s, filter window (at least 7 samples)
@@ -186,7 +187,7 @@ class _Problem:
             return
         states = []
         q, qd, qdd = {}, {}, {}
-        for joint in dict.fromkeys(log.pos):
+        for joint in (j for j in log.pos if split_component(j) is None):  # a free or ball joint's coordinates: no regressor
             raw = np.interp(self.grid, log.time, log.pos[joint])
             q[joint], qd[joint], qdd[joint] = (self._filter(raw, k)[self.keep] for k in range(3))
             states += [q[joint], qd[joint], np.sin(q[joint]), np.cos(q[joint])]

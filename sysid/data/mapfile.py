@@ -47,7 +47,7 @@ from sysid.inputs import excerpt, load_yaml
 SIGNAL_KINDS = ("pos", "vel", "effort", "ctrl")
 """Suffixes of the per-joint / per-actuator signals of the log schema."""
 
-SCHEMA_HELP = "'time' or NAME.pos, NAME.vel, NAME.effort, NAME.ctrl, or an MJCF sensor as S or S[k]"
+SCHEMA_HELP = "'time' or NAME.pos, NAME.vel, NAME.effort, NAME.ctrl, NAME.pos[k], NAME.vel[k], or an MJCF sensor as S or S[k]"
 SENSOR_COLUMN = re.compile(r"[A-Za-z_][\w\-:/]*(\[\d+\])?")
 """A column that may name an MJCF sensor: `S` (a scalar sensor) or `S[k]` (its element k); no dots."""
 
@@ -57,12 +57,18 @@ LOG_DIR = "${log_dir}"  # in a `file:` path: the folder of the log being read
 
 
 def split_signal_name(name: str) -> tuple[str, str] | None:
-    """`"shoulder.pos"` -> `("pos", "shoulder")`, `"time"` -> `("time", "")`, anything else -> None."""
+    """`"shoulder.pos"` -> `("pos", "shoulder")`, `"time"` -> `("time", "")`, anything else -> None.
+
+    A coordinate of a free or ball joint, `"root.pos[3]"`, -> `("pos", "root[3]")` (positions and
+    velocities only; `sysid.track` groups them by joint)."""
     if name == "time":
         return ("time", "")
     element, dot, kind = name.rpartition(".")
     if dot and element and kind in SIGNAL_KINDS:
         return (kind, element)
+    component = _COMPONENT.fullmatch(kind) if dot and element else None
+    if component:
+        return (component[1], f"{element}[{int(component[2])}]")
     return None
 
 
@@ -74,6 +80,15 @@ def is_sensor_column(name: str) -> bool:
 def signal_kind(name: str) -> tuple[str, str] | None:
     """`split_signal_name`, and `("sensor", name)` for a sensor column (`is_sensor_column`)."""
     return split_signal_name(name) or (("sensor", name) if is_sensor_column(name) else None)
+
+
+_COMPONENT = re.compile(r"(pos|vel)\[(\d+)\]")  # `pos[3]`: one coordinate of a multi-coordinate joint
+
+
+def signal_name(element: str, kind: str) -> str:
+    """The inverse of `split_signal_name`: `("root[3]", "pos")` -> `"root.pos[3]"`, `("elbow", "vel")` -> `"elbow.vel"`."""
+    stem, bracket, index = element.partition("[")
+    return f"{stem}.{kind}[{index}" if bracket and index.endswith("]") and kind in ("pos", "vel") else f"{element}.{kind}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,7 @@ from scipy.ndimage import median_filter
 
 from sysid.data.filters import noise_std
 from sysid.data.log import Log
+from sysid.data.mapfile import signal_name
 
 K_SIGMA = 12.0  # noise levels from the local median beyond which a sample is reported
 SPIKE_RATIO = 3.0  # a spike's distance from the local median over the range of its 4 neighbours
@@ -53,7 +54,7 @@ def find_outliers(log: Log, *, k: float = K_SIGMA) -> list[Outlier]:
             around = np.lib.stride_tricks.sliding_window_view(np.pad(x, 2, mode="edge"), 5)[:, [0, 1, 3, 4]]
             isolated = np.abs(x - median) > SPIKE_RATIO * np.ptp(around, axis=1)
             for i in np.flatnonzero((distance > k) & isolated):
-                found.append(Outlier(f"{name}.{group}", int(i) + 1, float(time[i]), float(x[i]), float(median[i]), float(distance[i])))
+                found.append(Outlier(signal_name(name, group), int(i) + 1, float(time[i]), float(x[i]), float(median[i]), float(distance[i])))
     return sorted(found, key=lambda o: -o.sigmas)
 
 
