@@ -246,13 +246,17 @@ def _add_export(sub) -> None:
     export.add_argument("calib", help="the output folder of `sysid fit` (calibrated.xml, result.json)")
     export.add_argument("--out", required=True, help="bundle folder")
     export.add_argument("--widen", type=float, default=2.0, help="factor on the fit's standard errors for the randomization scales (default 2.0)")
+    export.add_argument("--min-width", type=float, help="floor of every randomization scale relative to the fitted value "
+                                                        "(default 0.01: 1%%; see docs/handoff.md)")
+    export.add_argument("--residual", help="a folder written by `sysid residual train` for this fit, run in the env's loop")
     export.set_defaults(run=_run_export)
 
 
 def _run_export(args: argparse.Namespace) -> int:
     from sysid.bundle import export_bundle
+    from sysid.randomization import MIN_WIDTH
 
-    manifest = export_bundle(args.calib, args.out, widen=args.widen)
+    manifest = export_bundle(args.calib, args.out, widen=args.widen, min_width=MIN_WIDTH if args.min_width is None else args.min_width, residual=args.residual)
     print(f"wrote {', '.join(manifest['files'])}, manifest.json to {args.out}/")
     return 0
 
@@ -571,6 +575,12 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     else:
         result, loop = fit_one(chosen, logs, quiet=False, choose=choose)
     extra.update(current.get("extra", {}))
+    if len(logs) >= 2 and not result.interrupted:  # how much the values move between logs (randomization ranges)
+        from sysid.spread import per_log_spread
+
+        if say:
+            say(f"spread: refitting each of the {len(logs)} logs from the joint fit's values")
+        extra["spread"] = per_log_spread(model, logs, log_names, result, dataclasses.replace(config, **chosen.run), loop=loop)
     estimate = current.get("estimate")
     if estimate is not None and result.params.delay_index is not None and "delay_estimate" in extra:  # the fit against the estimate
         from sysid.data.delay import compare_with_fit
