@@ -548,11 +548,19 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         structures = [c for s in (structures or [base]) for c in shrink_structures(s)]
     extra: dict = {} if checked is None else {"check": checked.as_dict()}
     chosen, kept = base, {}
+    fold_predictions: dict[str, list[dict]] = {}  # structure name -> its folds' held-out predictions (report.html)
+
+    def on_fold(structure, i, fold, result, loop) -> None:
+        from sysid.reportdata import held_out_predictions
+
+        fold_predictions.setdefault(structure.name, []).extend(held_out_predictions(
+            model, result, loop, fold.held, fold.held_names, fold=i + 1, nthread=config.nthread))
+
     if structures:
         from sysid.heldout import rank_structures
 
         _, ranking, kept = rank_structures(fit_one, structures, model, eval_horizons, folds=folds, train=logs, held=val_logs,
-                                           held_names=val_names, nthread=config.nthread, progress=say)
+                                           held_names=val_names, nthread=config.nthread, progress=say, on_fold=on_fold)
         chosen = next(s for s in structures if s.name == ranking[0]["name"])
         extra["structures"] = {"chosen": chosen.name, "by": "cross-validation" if folds else "validation", "ranking": ranking}
         if "shrink" in chosen.run:
@@ -562,7 +570,8 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     elif folds is not None:
         from sysid.heldout import cross_validate
 
-        extra["cv"] = cross_validate(fit_one, base, folds, model, eval_horizons, nthread=config.nthread, progress=say)
+        extra["cv"] = cross_validate(fit_one, base, folds, model, eval_horizons, nthread=config.nthread, progress=say,
+                                     on_fold=on_fold)
     choose = None
     if val_logs and dataclasses.replace(config, **chosen.run).starts > 1:
         def choose(results):  # the start that predicts the held-out logs best
@@ -601,6 +610,11 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
             model, result.params, result.params.initial, result.values, val_logs, horizon=result.horizon,
             nthread=config.nthread, names=val_names, loop=loop, horizons=eval_horizons)}
         extra["validation"]["starts_chosen_by"] = "validation" if choose is not None else "training loss"
+    heldout = list(fold_predictions.get(chosen.name, []))
+    if val_logs:
+        from sysid.reportdata import held_out_predictions
+
+        heldout = held_out_predictions(model, result, loop, val_logs, val_names, nthread=config.nthread) + heldout
     _warn_held_out(extra)
     if result.at_bound:
         extra["at_bound"] = list(result.at_bound)
@@ -614,7 +628,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         files["actuators.json"] = actuators_summary(loop, result.params.names, result.values)
     run_config = dataclasses.replace(config, **chosen.run)
     summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_names, result=result, config=run_config,
-                            extra=extra, files=files, conversions=config_file.convert)
+                            extra=extra, files=files, conversions=config_file.convert, heldout=heldout)
     if result.interrupted:
         print(f"sysid: interrupted: wrote the best result so far to {out} (result.json \"interrupted\": true)", file=sys.stderr)
     return summary

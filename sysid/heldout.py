@@ -105,17 +105,23 @@ def score_held_out(model: mujoco.MjModel, result: Any, loop: Any, logs: Sequence
     return report
 
 
+OnFold = Callable[[Structure, int, Fold, Any, Any], None]  # (structure, fold index, fold, FitResult, ClosedLoop | None)
+
+
 def cross_validate(fit_one: FitOne, structure: Structure, folds: Sequence[Fold], model: mujoco.MjModel,
-                   horizons: Sequence[str], *, nthread: int | None = None, progress: Callable[[str], None] | None = None) -> dict:
+                   horizons: Sequence[str], *, nthread: int | None = None, progress: Callable[[str], None] | None = None,
+                   on_fold: OnFold | None = None) -> dict:
     """result.json's `cv`: per fold the held-out error of the initial and fitted model at every
     horizon, their mean and spread over folds, and every fold/log/horizon where the fit predicts
-    worse than the initial model."""
+    worse than the initial model. `on_fold` sees every fold's fit (e.g. to draw its predictions)."""
     fold_reports = []
     for i, fold in enumerate(folds):
         if progress:
             progress(f"cross-validation: {structure.name} fold {i + 1}/{len(folds)}")
         result, loop = fit_one(structure, list(fold.train), quiet=True)
         report = score_held_out(model, result, loop, fold.held, fold.held_names, horizons, nthread=nthread)
+        if on_fold is not None:
+            on_fold(structure, i, fold, result, loop)
         fold_reports.append({"held_out": list(fold.held_names), "by_horizon": report["by_horizon"], "score": report["score"],
                              "score_initial": report["score_initial"], "worse_than_initial": report["worse_than_initial"],
                              "params": dict(zip(result.params.names, map(float, result.values)))})
@@ -141,12 +147,12 @@ def cross_validate(fit_one: FitOne, structure: Structure, folds: Sequence[Fold],
 def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: mujoco.MjModel, horizons: Sequence[str], *,
                     folds: Sequence[Fold] | None = None, train: Sequence[Log] = (), held: Sequence[Log] = (),
                     held_names: Sequence[str] = (), nthread: int | None = None,
-                    progress: Callable[[str], None] | None = None) -> tuple[int, list[dict], dict]:
+                    progress: Callable[[str], None] | None = None, on_fold: OnFold | None = None) -> tuple[int, list[dict], dict]:
     """Score every candidate structure on held-out data; returns (index of the best, the ranking
     [{name, params, actuator, run, score, score_initial[, cv]}] best first, {name: fit kept for reuse}).
 
     With `folds`, each candidate's score is its cross-validated score; else each is fitted on
-    `train` and scored on `held` (and that fit is returned for reuse).
+    `train` and scored on `held` (and that fit is returned for reuse). `on_fold`: see `cross_validate`.
     """
     if folds is None and not held:
         raise UserError("choosing among candidate structures needs held-out data: add --cv K, --val FRACTION or --val-log")
@@ -157,7 +163,7 @@ def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: muj
     for s in structures:
         cv = None
         if folds is not None:
-            cv = cross_validate(fit_one, s, folds, model, horizons, nthread=nthread, progress=progress)
+            cv = cross_validate(fit_one, s, folds, model, horizons, nthread=nthread, progress=progress, on_fold=on_fold)
             score, initial = cv["score"], cv["score_initial"]
         else:
             if progress:

@@ -179,15 +179,19 @@ def _fits(s: dict, *, data: dict | None, folder: pathlib.Path | None, **_) -> tu
     return "Fit of every log", "\n".join(parts)
 
 
-def _heldout(s: dict, *, predictions: Sequence[dict], **_) -> tuple[str, str]:
+def _heldout(s: dict, *, data: dict | None, predictions: Sequence[dict], **_) -> tuple[str, str]:
     parts = []
     val = s.get("validation")
     if val:
         table = _by_horizon(val.get("by_horizon", {}), "fitted RMSE", lambda r: _e(_rmse_text(r.get("fitted", {}))))
         parts.append(f"<p>Validation on {_e(', '.join(map(str, val.get('logs', []))))}: score (RMSE in noise units) per "
                      f"horizon.</p>" + table)
-    for p in predictions:
-        tag = "held-out log" if p.get("held_out") else "a log the fit used"
+    held = (data or {}).get("heldout") or []
+    if held:
+        parts.append("<p>Held-out data replayed open loop from its first logged state: logged (black), initial (red, dashed) "
+                     "and fitted (blue) model; commands below. A cross-validation fold is predicted by the fit of that fold.</p>")
+    for p in [*held, *predictions]:
+        tag = (f"held out of fold {p['fold']}" if "fold" in p else "held-out data") if p.get("held_out") else "a log the fit used"
         series = {name: {**sig, "break": None} for name, sig in p["signals"].items()}
         parts.append(f"<h3>{_e(p['name'])} ({tag}), open loop</h3>" + _img(_signals_fig(series, p), f"prediction of {p['name']}"))
     if not parts:
