@@ -589,7 +589,9 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
 
         if say:
             say(f"spread: refitting each of the {len(logs)} logs from the joint fit's values")
-        extra["spread"] = per_log_spread(model, logs, log_names, result, dataclasses.replace(config, **chosen.run), loop=loop)
+        spread = per_log_spread(model, logs, log_names, result, dataclasses.replace(config, **chosen.run), loop=loop)
+        if spread is not None:
+            extra["spread"] = spread
     estimate = current.get("estimate")
     if estimate is not None and result.params.delay_index is not None and "delay_estimate" in extra:  # the fit against the estimate
         from sysid.data.delay import compare_with_fit

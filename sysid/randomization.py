@@ -128,6 +128,18 @@ class ParamDistribution:
         m2 = math.exp(2 * mu + 2 * sigma**2) * _normal_mass(alpha - 2 * sigma, beta - 2 * sigma) / mass
         return m1, math.sqrt(max(m2 - m1**2, 0.0))
 
+    def uniform_range(self, *, relative: bool = False) -> tuple[float, float]:
+        """(low, high) of the uniform distribution with this one's mean and std (half-width sqrt(3) std),
+        clipped to [lower, upper], in `unit`; `relative`: divided by `centre`, for trainers whose events
+        scale the model's own value (Isaac Lab and mjlab `operation="scale"`, calibrated.xml holding the centre)."""
+        mean, std = self.moments()
+        low, high = max(mean - math.sqrt(3) * std, self.lower), min(mean + math.sqrt(3) * std, self.upper)
+        if relative:
+            if self.centre == 0:
+                raise UserError(f"{self.name}: a centre of 0 has no relative range; use the absolute one")
+            low, high = sorted((low / self.centre, high / self.centre))
+        return low, high
+
     def to_dict(self) -> dict[str, Any]:
         mean, std = self.moments()
         return {"distribution": self.distribution, "centre": self.centre, "scale": self.scale, "lower": self.lower,

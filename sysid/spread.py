@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ import mujoco
 import numpy as np
 
 from sysid.data import Log
+from sysid.errors import UserError
 from sysid.fit import FitConfig, FitResult, fit
 from sysid.params import ParamSet
 
@@ -33,8 +35,9 @@ SPREAD_ITERATIONS = 5  # residual evaluations (each with a Jacobian) of every pe
 
 
 def per_log_spread(model: mujoco.MjModel, logs: Sequence[Log], names: Sequence[str], result: FitResult, config: FitConfig, *,
-                   loop: Any = None, iterations: int = SPREAD_ITERATIONS) -> dict:
-    """result.json's `spread` for a fit on two or more logs (see the module docstring).
+                   loop: Any = None, iterations: int = SPREAD_ITERATIONS) -> dict | None:
+    """result.json's `spread` for a fit on two or more logs (see the module docstring); None when
+    fewer than two logs could be refitted alone (each failure is a warning).
 
     Args:
       model: the fitted (input) model; logs: the fit's training logs, `names` their labels.
@@ -47,9 +50,22 @@ def per_log_spread(model: mujoco.MjModel, logs: Sequence[Log], names: Sequence[s
                       model=model)
     refit = dataclasses.replace(config, optimizer="lsq", horizons=(result.horizon,), starts=1, shrink=0.0, local_first=False,
                                 optimizer_options={"lsq": {"max_iterations": iterations}})
-    values = np.array([fit(model, [log], params, refit, progress=False, loop=loop, quiet=True).values for log in logs])
+    rows, kept = [], []
+    for log, name in zip(logs, names):
+        try:
+            r = fit(model, [log], params, refit, progress=False, loop=loop, quiet=True)
+        except UserError as error:  # e.g. a log too short for the horizon alone: the joint fit stands
+            warnings.warn(f"spread: the refit of {name} alone failed ({error}); it is left out of the spread", stacklevel=2)
+            continue
+        if r.interrupted:  # Ctrl-C: the joint fit is written without a spread
+            return None
+        rows.append(r.values)
+        kept.append(name)
+    if len(rows) < 2:
+        return None
+    values = np.array(rows)
     return {
-        "source": "per-log refits", "logs": list(names), "iterations": iterations,
+        "source": "per-log refits", "logs": kept, "iterations": iterations,
         "values": {p.name: [float(v) for v in values[:, i]] for i, p in enumerate(params)},
         "std": {p.name: float(np.std(values[:, i], ddof=1)) for i, p in enumerate(params)},
         "wall_time_s": time.perf_counter() - start_time,

@@ -199,3 +199,15 @@ def test_min_width_is_a_floor_relative_to_the_value(tmp_path, capsys):
     calib = _fit_folder(tmp_path / "calib", PENDULUM_XML, {"damping@hinge": {"value": 0.2, "lower": 0.0, "upper": 5.0, "std": 0.01}})
     assert main(["export", str(calib), "--out", str(tmp_path / "b"), "--min-width", "-0.1"]) == 2
     assert "--min-width must be a fraction from 0 to 1" in capsys.readouterr().err
+
+
+def test_uniform_ranges_keep_the_mean_and_std_for_trainers_with_uniform_events():
+    r = from_result({"params": {"mass@a": {"value": 2.0, "lower": 0.1, "upper": 10.0, "std": 0.05},
+                                "com@a.z": {"value": -0.5, "lower": -0.52, "upper": 1.0, "std": 0.01}}}, widen=2.0, min_width=0.0)
+    mass = r.params["mass@a"]
+    low, high = mass.uniform_range()
+    mean, std = mass.moments()
+    assert (low + high) / 2 == pytest.approx(mean) and (high - low) / np.sqrt(12) == pytest.approx(std)
+    assert mass.uniform_range(relative=True) == pytest.approx((low / 2.0, high / 2.0))  # operation "scale"
+    assert r.params["com@a.z"].uniform_range()[0] == -0.52  # clipped to the fit's bound
+    assert r.params["com@a.z"].uniform_range(relative=True)[0] < 1 < r.params["com@a.z"].uniform_range(relative=True)[1]
