@@ -174,6 +174,7 @@ def test_ranges_from_a_three_log_fit_cover_the_cross_log_spread(tmp_path):
     np.testing.assert_allclose(per_log, truths, atol=0.01)  # the refits find each log's own damping
     spread = np.std(per_log, ddof=1)
     assert 2 * result["params"]["damping@hinge"]["std"] < spread / 3  # what the standard error alone gave
+    assert "<th>std across logs</th>" in (tmp_path / "calib" / "report.html").read_text()
     assert main(["export", str(tmp_path / "calib"), "--out", str(tmp_path / "bundle")]) == 0
     entry = yaml.safe_load((tmp_path / "bundle" / "randomization.yaml").read_text())["params"]["damping@hinge"]
     assert entry["spread_std"] == pytest.approx(spread)
