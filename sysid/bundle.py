@@ -232,6 +232,9 @@ class Bundle:
         the bundle has neither): `model` is a copy of `self.model` (its replaced actuators are switched
         off). `residual` (an object with `compute`, see `sysid.closedloop.ClosedLoop`) replaces the bundle's."""
         if residual is None and self.residual is not None:
+            from sysid.extras import require
+
+            require("torch", extra="torch", feature=f"{self.root}: a bundle with residual dynamics")
             from actuator_models.residual import load_residual
 
             residual = load_residual(self.residual, model)
