@@ -303,6 +303,10 @@ def load_bundle(source: str | os.PathLike | Bundle) -> Bundle:
         actuators = tuple(inside(path, p, where=path / "manifest.json") for p in listed)
         if manifest.get("residual") is not None:
             residual = inside(path, str(manifest["residual"]), where=path / "manifest.json")
+    foreign = [p.name for p in actuators if p.name != ACTUATORS_JSON]
+    if foreign:
+        warnings.warn(f"{path}: the bundle lists actuator models {foreign} that are not a sysid actuators.json; sysid.envs "
+                      "does not run them (pass actuator=... to make_env)", stacklevel=2)
     bundle = Bundle(path, model_path, model, randomization, ParamSet([]), actuators, residual)
     loop = bundle.step_loop(copy.copy(model))  # fails early on a broken one; names the actuator models' numbers
     in_loop = set(loop.names) if loop is not None else set()
