@@ -141,6 +141,10 @@ def _parser() -> argparse.ArgumentParser:
                                       "across its range costs the initial misfit), or 'auto' (chosen by held-out error)")
     fit.add_argument("--structures", help="YAML file of candidate structures (params, actuator, horizons, ...); the one with "
                                           "the lowest held-out error is fitted on all the data (needs --cv, --val or --val-log)")
+    fit.add_argument("--select", choices=("best", "1se"), default="best",
+                     help="how --structures / --shrink auto choose, the initial model (nothing fitted) being one more candidate: "
+                          "'best' the lowest held-out score (default), '1se' the simplest within one standard error (over "
+                          "folds) of the lowest (for 5 or more folds)")
     fit.add_argument("--trim-idle", action="store_true", help="drop the idle rows (no motion, no command change) at each log's start and end")
     fit.add_argument("--actuator", help="actuator models in the loop, MODEL@TARGET[,...], e.g. dcmotor@knee,friction@knee; "
                      "their numbers join the fit (models: pd, delayed_pd, dcmotor, friction, tinynet, net:FOLDER)")
@@ -195,7 +199,12 @@ def _run_eval(args: argparse.Namespace) -> int:
                         horizons=parse_horizons(args.horizons), map_path=args.map, log_format=args.format,
                         episode=args.episode, reference=args.reference, nthread=args.threads)
     for w in report["worse_than_reference"]:
-        if w["horizon"] != "open":
+        if w["horizon"] == "open":
+            continue
+        if "signal" in w:
+            warnings.warn(f"{w['model']} predicts {w['signal']} of {w['log']} worse than {report['reference']} over {w['horizon']} s "
+                          f"windows (RMSE {w['rmse']:.4g} vs {w['reference_rmse']:.4g})")
+        else:
             warnings.warn(f"{w['model']} predicts {w['log']} worse than {report['reference']} over {w['horizon']} s windows "
                           f"(score {w['score']:.3g} vs {w['reference_score']:.3g})")
     if not args.quiet:
@@ -428,7 +437,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         model_path=args.model, log_paths=args.log, params=args.params, map_path=args.map, config_path=args.config,
         optimizer=args.optimizer, seed=args.seed, starts=args.starts, nthread=args.threads, out=args.out, progress=not args.quiet,
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
-        actuator=args.actuator, cv=args.cv, horizons=args.horizons, shrink=args.shrink, structures_path=args.structures,
+        actuator=args.actuator, cv=args.cv, horizons=args.horizons, shrink=args.shrink, structures_path=args.structures, select=args.select,
         trust_code=args.trust_code, loss=args.loss, check=args.check,
     )
     if summary.get("interrupted"):
@@ -444,7 +453,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
               starts: int | None = None, nthread: int | None = None, progress: bool = True, val: float | None = None,
               val_log_paths: Sequence[str] = (), trim_idle: bool = False, log_format: str | None = None,
               episode: int | str | None = None, actuator: str | None = None, cv: int | None = None, horizons: str | None = None,
-              shrink: str | float | None = None, structures_path: str | None = None, trust_code: bool = False,
+              shrink: str | float | None = None, structures_path: str | None = None, select: str = "best", trust_code: bool = False,
               loss: str | None = None, check: str = "summary") -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
 
@@ -463,7 +472,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     from sysid.data.meta import resolve_meta
     from sysid.export import write_outputs
     from sysid.fit import FitConfig
-    from sysid.heldout import Structure, load_structures, make_folds, shrink_structures
+    from sysid.heldout import INITIAL, Structure, load_structures, make_folds, shrink_structures
     from sysid.model import load_model
 
     config_file = load_config(config_path)
@@ -559,14 +568,18 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     if structures:
         from sysid.heldout import rank_structures
 
-        _, ranking, kept = rank_structures(fit_one, structures, model, eval_horizons, folds=folds, train=logs, held=val_logs,
-                                           held_names=val_names, nthread=config.nthread, progress=say, on_fold=on_fold)
-        chosen = next(s for s in structures if s.name == ranking[0]["name"])
-        extra["structures"] = {"chosen": chosen.name, "by": "cross-validation" if folds else "validation", "ranking": ranking}
-        if "shrink" in chosen.run:
-            extra["shrink"] = {"chosen": chosen.run["shrink"], "auto": auto_shrink}
-        if "cv" in ranking[0]:
-            extra["cv"] = ranking[0]["cv"]
+        chosen, ranking, kept = rank_structures(fit_one, structures, model, eval_horizons, folds=folds, train=logs, held=val_logs,
+                                                held_names=val_names, nthread=config.nthread, rule=select, progress=say,
+                                                on_fold=on_fold)
+        extra["structures"] = {"chosen": chosen.name, "by": "cross-validation" if folds else "validation", "rule": select,
+                               "ranking": ranking}
+        if auto_shrink:  # "initial": the initial values kept, as if the strength were infinite
+            extra["shrink"] = {"chosen": chosen.run.get("shrink", "initial" if chosen.name == INITIAL else 0.0), "auto": True}
+        elif "shrink" in chosen.run:
+            extra["shrink"] = {"chosen": chosen.run["shrink"], "auto": False}
+        row = next(r for r in ranking if r["chosen"])
+        if "cv" in row:  # the initial model's fold scores are in every candidate's `cv` (score_initial)
+            extra["cv"] = row["cv"]
     elif folds is not None:
         from sysid.heldout import cross_validate
 
@@ -686,17 +699,25 @@ def _held_out_horizons(text: str | None, held_out: "list[Log]") -> tuple[str, ..
 def _warn_held_out(extra: dict) -> None:
     """Warn wherever the fit predicts held-out data worse than the initial model (validation, cv),
     and when no candidate structure beats the initial model; the texts go to extra["held_out_warnings"]."""
-    from sysid.heldout import describe_worse
+    from sysid.heldout import INITIAL, describe_worse
 
     texts = []
     if "validation" in extra:
         texts += describe_worse(extra["validation"]["worse_than_initial"], where="validation")
     if "cv" in extra:
         texts += describe_worse(extra["cv"]["worse_than_initial"], where="cross-validation")
-    best = extra.get("structures", {}).get("ranking", [None])[0]
-    if best is not None and not best["score"] < best["score_initial"]:
-        texts.append(f"no candidate structure predicts held-out data better than the initial model (best {best['name']!r}: "
-                     f"{best['score']:.3g} vs {best['score_initial']:.3g} in noise units); keep the initial model's values")
+    ranking = extra.get("structures", {}).get("ranking", [])
+    fitted = [r for r in ranking if r["name"] != INITIAL]
+    chosen = next((r for r in ranking if r.get("chosen")), None)
+    if chosen is not None and chosen["name"] == INITIAL:
+        best = fitted[0]
+        texts.append(f"no candidate structure predicts held-out data clearly better than the initial model (best {best['name']!r}: "
+                     f"{best['score']:.3g} +- {best['score_se']:.2g} vs initial {chosen['score']:.3g} in noise units): kept the "
+                     f"initial values, nothing fitted (calibrated.xml holds the starting values); the logs may not determine these "
+                     f"parameters, or the model lacks what the robot does (--select best keeps the lowest score anyway)")
+    elif fitted and not fitted[0]["score"] < fitted[0]["score_initial"]:
+        texts.append(f"no candidate structure predicts held-out data better than the initial model (best {fitted[0]['name']!r}: "
+                     f"{fitted[0]['score']:.3g} vs {fitted[0]['score_initial']:.3g} in noise units); keep the initial model's values")
     shown = texts if len(texts) <= 12 else [*texts[:12], f"... and {len(texts) - 12} more held-out comparisons where the fit "
                                                        f"predicts worse than the initial model (result.json)"]
     for text in shown:
@@ -776,10 +797,12 @@ def format_summary(summary: dict, truth: dict[str, float] | None = None) -> str:
             lines.append(f"  {label}: {row['score_initial']:.3g} -> {row['score_fitted']:.3g} +- {row['score_fitted_std']:.2g}")
     if "structures" in summary:
         st = summary["structures"]
-        lines.append(f"candidate structures by held-out score ({st['by']}; initial model {st['ranking'][0]['score_initial']:.3g}):")
+        rule = {"1se": "the simplest within one standard error of the lowest", "best": "the lowest"}.get(st.get("rule"), "the lowest")
+        lines.append(f"candidate structures by held-out score in noise units ({st['by']}; chosen: {rule}):")
         for row in st["ranking"]:
             mark = "  <- chosen" if row["name"] == st["chosen"] else ""
-            lines.append(f"  {row['name']:<24} {row['score']:.4g}{mark}")
+            se = f" +- {row['score_se']:.2g}" if row.get("score_se") else ""
+            lines.append(f"  {row['name']:<24} {row['score']:.4g}{se} ({row.get('n_params', '?')} fitted){mark}")
     return "\n".join(lines)
 
 

@@ -10,7 +10,8 @@ eval.json (DESIGN.md contract, fields may be added):
     {"models": {LABEL: {"rmse": {HORIZON: {SIGNAL: value}}, "per_log": {LOG: {HORIZON: {SIGNAL: value}}},
                         "score": {HORIZON: value}, "source": path}},
      "horizons": [...], "logs": [...], "best": {HORIZON: LABEL}, "reference": LABEL,
-     "worse_than_reference": [{"model", "log", "horizon", "score", "reference_score"}], ...}
+     "worse_than_reference": [{"model", "log", "horizon", "score", "reference_score"} or, worse on one
+     signal, {"model", "log", "horizon", "signal", "rmse", "reference_rmse"}], ...}
 "score" is the root mean square over signals of RMSE / the signal's noise level, one number to
 rank models whose signals have different units.
 """
@@ -159,12 +160,22 @@ def evaluate(models: Sequence[ModelUnderTest], logs: Sequence[Log], horizons: Se
         out["models"][m.label] = entry
     out["best"] = {h: min(labels, key=lambda k: _nan_last(out["models"][k]["score"][h])) for h in horizons}
     ref = out["models"][reference]
-    out["worse_than_reference"] = [
-        {"model": k, "log": name, "horizon": h, "score": out["models"][k]["per_log_score"][name][h],
-         "reference_score": ref["per_log_score"][name][h]}
-        for k in labels if k != reference for name in log_names for h in horizons
-        if not out["models"][k]["per_log_score"][name][h] <= ref["per_log_score"][name][h]
-    ]
+    # Worse by the pooled score, or on any one signal (a model can win the score and lose the angle).
+    out["worse_than_reference"] = []
+    for k in labels:
+        if k == reference:
+            continue
+        m = out["models"][k]
+        for name in log_names:
+            for h in horizons:
+                if not m["per_log_score"][name][h] <= ref["per_log_score"][name][h]:
+                    out["worse_than_reference"].append({"model": k, "log": name, "horizon": h, "score": m["per_log_score"][name][h],
+                                                        "reference_score": ref["per_log_score"][name][h]})
+                for signal, value in m["per_log"][name][h].items():
+                    other = ref["per_log"][name][h].get(signal, np.nan)
+                    if np.isfinite(other) and not value <= other:
+                        out["worse_than_reference"].append({"model": k, "log": name, "horizon": h, "signal": signal,
+                                                            "rmse": value, "reference_rmse": other})
     return out
 
 

@@ -51,7 +51,7 @@ class FitConfig:
       max_windows: windows kept per earlier stage (evenly spread), to bound their cost. Each
         candidate is scored on all of them in one batched rollout, so a CMA-ES generation's
         simulation outweighs its Python work (pycma's ask and tell, the residuals).
-      optimizer: "cmaes", "lsq", "cmaes+lsq" or "auto".
+      optimizer: "cmaes", "lsq", "cmaes+lsq", "auto", or "none" (keep and evaluate the initial values).
       optimizer_options: per-optimizer keyword options, e.g. {"cmaes": {"popsize": 16}}.
       refine_states: refine window start states in the polish stage.
       seed: seeds every random choice of the fit.
@@ -319,7 +319,8 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     finally:
         bar.close()
 
-    values = params.from_unit(u)
+    searched = bool(chain)  # "none" keeps the initial values: nothing was fitted, so nothing to warn about the search
+    values = params.from_unit(u) if searched else np.array(params.initial, dtype=float)  # exact, not through the unit box
     polished = last_objective.shooting if last_objective is not None else None
     final = (polished if polished is not None and polished.horizon == config.horizons[-1] and polished.max_windows is None
              else ShootingLoss(sim, tracks, config.horizons[-1], robust=config.loss))  # one copy of a long log's windows, not two
@@ -342,7 +343,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     losses = np.mean(((simulated - final.windows.entry_target) / final.windows.entry_sigma) ** 2, axis=1)
     # The number tested is the printed "loss ... -> final": residuals are in noise units, so a model
     # that explains the logs scores about 1.
-    if not losses[1] <= POOR_FIT_LOSS and not interrupted:
+    if not losses[1] <= POOR_FIT_LOSS and not interrupted and searched:
         warnings.warn(f"the fitted loss is {losses[1]:.3g}, about {losses[1]:.0f}x what a model that explains the logs down to "
                       f"their noise scores: the search may have ended in a wrong basin (try another --seed), or the model lacks "
                       f"something the robot does (more parameters, an --actuator model)", stacklevel=3)
@@ -350,7 +351,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     at_bound = tuple(p.name for p, ui in zip(params, u_fit) if ui <= AT_BOUND or ui >= 1 - AT_BOUND)
     for p, ui in zip(params, u_fit):
         # A value at a lower bound of 0 (no friction, no delay) is a physical answer, not a warning.
-        if p.name in at_bound and not (ui <= AT_BOUND and p.lower == 0):
+        if searched and p.name in at_bound and not (ui <= AT_BOUND and p.lower == 0):
             side, bound = ("lower", p.lower) if ui <= AT_BOUND else ("upper", p.upper)
             warnings.warn(f"{p.name} ended at its {side} bound {bound:.4g}: the logs push it past the bound, which often means it "
                           f"absorbs an effect the model lacks; check the value is physical, widen the bound in the config's params "
@@ -372,7 +373,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
         history=history,
         stages=stages,
         interrupted=interrupted,
-        optimizer="+".join(o.name for o in chain),
+        optimizer="+".join(o.name for o in chain) or "none",
         tracks=tracks,
         windows=final.windows,
         simulated=simulated,

@@ -28,6 +28,10 @@ from sysid.validate import OPEN, selection_score, validation_report
 # restraint that matters needs strengths far above 1: at 1e3 a parameter moves a few % of its range
 # only when that buys a sizeable share of the initial misfit.
 SHRINK_GRID = (0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+ONE_SE, BEST = "1se", "best"  # `--select`: how a candidate is chosen from held-out scores (`choose`)
+RULES = (ONE_SE, BEST)
+INITIAL = "initial model"  # the ranking's row that keeps the initial values (nothing fitted)
+NO_SEARCH = "none"  # its optimizer (`sysid.optim.NONE`)
 MIN_FOLD_ROWS = 4
 
 
@@ -146,36 +150,85 @@ def cross_validate(fit_one: FitOne, structure: Structure, folds: Sequence[Fold],
 
 def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: mujoco.MjModel, horizons: Sequence[str], *,
                     folds: Sequence[Fold] | None = None, train: Sequence[Log] = (), held: Sequence[Log] = (),
-                    held_names: Sequence[str] = (), nthread: int | None = None,
-                    progress: Callable[[str], None] | None = None, on_fold: OnFold | None = None) -> tuple[int, list[dict], dict]:
-    """Score every candidate structure on held-out data; returns (index of the best, the ranking
-    [{name, params, actuator, run, score, score_initial[, cv]}] best first, {name: fit kept for reuse}).
+                    held_names: Sequence[str] = (), nthread: int | None = None, rule: str = BEST,
+                    progress: Callable[[str], None] | None = None, on_fold: OnFold | None = None) -> tuple[Structure, list[dict], dict]:
+    """Score every candidate structure on held-out data and choose one (`choose`, by `rule`).
 
-    With `folds`, each candidate's score is its cross-validated score; else each is fitted on
-    `train` and scored on `held` (and that fit is returned for reuse). `on_fold`: see `cross_validate`.
+    Returns (the chosen structure, the ranking [{name, params, actuator, run, score, score_se,
+    score_initial, n_params[, cv]}] lowest score first with the initial model as one more row,
+    {name: fit kept for reuse}). With `folds`, each candidate's score is its cross-validated score
+    and `score_se` its standard error over folds; else each is fitted on `train` and scored on
+    `held` (`score_se` 0; that fit is returned for reuse). `on_fold`: see `cross_validate`.
     """
     if folds is None and not held:
         raise UserError("choosing among candidate structures needs held-out data: add --cv K, --val FRACTION or --val-log")
     names = [s.name for s in structures]
     if len(set(names)) != len(names):
         raise UserError(f"candidate structures need unique names, got {names}")
+    if rule not in RULES:
+        raise UserError(f"--select {rule!r}: choose from {', '.join(RULES)}")
+    if INITIAL in names:
+        raise UserError(f"candidate structures: {INITIAL!r} is the name of the initial model's row; rename that candidate")
     rows, kept = [], {}
     for s in structures:
         cv = None
         if folds is not None:
             cv = cross_validate(fit_one, s, folds, model, horizons, nthread=nthread, progress=progress, on_fold=on_fold)
             score, initial = cv["score"], cv["score_initial"]
+            se, se_initial = (_standard_error([f[key] for f in cv["folds"]]) for key in ("score", "score_initial"))
+            n_params = len(cv["folds"][0]["params"])
         else:
             if progress:
                 progress(f"candidate {s.name}: fitting")
             result, loop = fit_one(s, list(train), quiet=True)
             report = score_held_out(model, result, loop, held, held_names, horizons, nthread=nthread)
-            score, initial = report["score"], report["score_initial"]
+            score, initial, se, se_initial = report["score"], report["score_initial"], 0.0, 0.0
+            n_params = len(result.params)
             kept[s.name] = (result, loop)
         rows.append({"name": s.name, "params": s.params, "actuator": s.actuator, "run": dict(s.run), "score": score,
-                     "score_initial": initial, **({"cv": cv} if cv is not None else {})})
-    order = sorted(range(len(rows)), key=lambda i: rows[i]["score"] if np.isfinite(rows[i]["score"]) else np.inf)
-    return order[0], [rows[i] for i in order], kept
+                     "score_se": se, "score_initial": initial, "score_initial_se": se_initial, "n_params": n_params,
+                     **({"cv": cv} if cv is not None else {})})
+    # Keeping the initial values is a candidate too: the best initial model among the structures
+    # (they differ when actuator models do), nothing fitted.
+    start = min(range(len(rows)), key=lambda i: _finite(rows[i]["score_initial"]))
+    s = structures[start]
+    run = {**{k: v for k, v in s.run.items() if k != "shrink"}, "optimizer": NO_SEARCH, "starts": 1}
+    initial_row = {"name": INITIAL, "params": s.params, "actuator": s.actuator, "run": run,
+                   "score": rows[start]["score_initial"], "score_se": rows[start]["score_initial_se"],
+                   "score_initial": rows[start]["score_initial"], "n_params": 0}
+    rows.append(initial_row)
+    chosen = choose(rows, rule)
+    ranking = sorted(rows, key=lambda r: _finite(r["score"]))
+    for row in ranking:
+        row["chosen"] = row is chosen
+    structure = (Structure(INITIAL, s.params, s.actuator, initial_row["run"]) if chosen is initial_row
+                 else next(c for c in structures if c.name == chosen["name"]))
+    return structure, ranking, kept
+
+
+def choose(rows: Sequence[dict], rule: str = BEST) -> dict:
+    """The row to keep: "best" (the default) is the lowest held-out score; "1se" is the simplest row
+    whose score is within one standard error of the lowest (fewest fitted parameters, then the
+    strongest shrinkage, then the order given), the usual guard against choosing by fold noise when
+    there are enough folds to estimate that error (with 2 or 3 it is mostly the folds' own spread)."""
+    best = min(rows, key=lambda r: _finite(r["score"]))
+    if rule == BEST or not np.isfinite(best["score"]):
+        return best
+    limit = best["score"] + best.get("score_se", 0.0)
+    close = [r for r in rows if r["score"] <= limit]
+    return min(close, key=lambda r: (r["n_params"], -r["run"].get("shrink", 0.0)))
+
+
+def _standard_error(values: Sequence[float]) -> float:
+    """Standard error of the mean over folds (0 for one fold; inf when a fold diverged)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return 0.0
+    return float(np.std(v, ddof=1) / np.sqrt(len(v))) if np.all(np.isfinite(v)) else float("inf")
+
+
+def _finite(x: float) -> float:
+    return x if np.isfinite(x) else np.inf
 
 
 def shrink_structures(base: Structure, grid: Sequence[float] = SHRINK_GRID) -> list[Structure]:

@@ -50,6 +50,33 @@ def test_eval_reproduces_the_fits_val_log_rmse_on_the_arm2_example(tmp_path):
     assert report["best"]["1"] == "ours"
     assert (tmp_path / "eval" / "eval_horizons.png").stat().st_size > 0
     assert (tmp_path / "eval" / "eval_traces.png").stat().st_size > 0
+    assert report["worse_than_reference"] == [w for w in report["worse_than_reference"] if w["model"] == "ours" and "signal" in w]
+
+    # Against the fit as the reference, the nominal model is listed wherever it is worse: by score and signal by signal.
+    assert main(["eval", "--model", f"nominal={ARM2 / 'arm2.xml'}", "--fit", f"ours={tmp_path / 'fit'}", "--log", str(ARM2 / "run2.csv"),
+                 "--horizons", "0.5,1", "--reference", "ours", "--out", str(tmp_path / "eval2"), "--quiet"]) == 0
+    report = _json(tmp_path / "eval2" / "eval.json")
+    log = str(ARM2 / "run2.csv")
+    nominal, ours = report["models"]["nominal"]["per_log"][log], report["models"]["ours"]["per_log"][log]
+    expected = {(h, s) for h in ("0.5", "1") for s in nominal[h] if nominal[h][s] > ours[h][s]}
+    listed = {(w["horizon"], w["signal"]) for w in report["worse_than_reference"] if "signal" in w}
+    assert listed == expected and len(expected) >= 2
+    assert {w["horizon"] for w in report["worse_than_reference"] if "signal" not in w} == {"0.5", "1"}
+
+
+def test_choose_keeps_the_simplest_candidate_within_one_standard_error():
+    from sysid.heldout import choose
+
+    rows = [{"name": "full", "score": 10.0, "score_se": 2.0, "n_params": 5, "run": {}},
+            {"name": "three", "score": 11.5, "score_se": 1.0, "n_params": 3, "run": {}},
+            {"name": "shrunk", "score": 11.9, "score_se": 1.0, "n_params": 3, "run": {"shrink": 100.0}},
+            {"name": "initial model", "score": 12.5, "score_se": 1.0, "n_params": 0, "run": {}}]
+    assert choose(rows, "best")["name"] == "full" == choose(rows)["name"]  # the default
+    assert choose(rows, "1se")["name"] == "shrunk"  # within 10 + 2; the initial model (12.5) is not
+    rows[0]["score_se"] = 3.0
+    assert choose(rows, "1se")["name"] == "initial model"
+    rows[0]["score_se"] = 0.0  # a single validation split: no spread to forgive
+    assert choose(rows, "1se")["name"] == "full"
 
 
 def test_eval_scores_a_fit_folder_with_its_delay_and_actuator_model(tmp_path):
@@ -119,9 +146,14 @@ def test_a_fit_that_predicts_held_out_data_worse_than_its_start_warns_and_shrink
     result = _json(saturating["dir"] / "shrunk" / "result.json")
     assert result["validation"]["worse_than_initial"] == []
     assert "worse than the initial model" not in err
-    assert result["shrink"]["chosen"] >= 1e3 and result["structures"]["by"] == "validation"
+    # The initial model predicts the held-out log best (the strongest shrinkage comes close): it is kept, nothing fitted.
+    assert result["shrink"]["chosen"] == "initial" and result["structures"]["by"] == "validation"
+    assert result["structures"]["chosen"] == "initial model" and result["optimizer"] == "none"
+    assert all(p["value"] == p["initial"] for p in result["params"].values())
+    assert "kept the initial values, nothing fitted" in err
     ranking = result["structures"]["ranking"]
     assert ranking[0]["name"] == result["structures"]["chosen"] and ranking[0]["score"] <= ranking[-1]["score"]
+    assert [r["name"] for r in ranking[:2]] == ["initial model", "shrink 100000"] and ranking[1]["score"] < 1.2 * ranking[0]["score"]
 
 
 def test_structures_file_chooses_by_cross_validated_error(tmp_path, truth_model):

@@ -26,6 +26,7 @@ OPTIMIZERS: dict[str, type] = {
     "mjx": MJX,
 }
 AUTO = "cmaes+lsq"  # what "auto" means when there is no problem to look at
+NONE = "none"  # no search: the initial values are kept and evaluated (the "initial model" candidate of a selection)
 
 __all__ = ["CMAES", "MJX", "OPTIMIZERS", "Bayes", "LeastSquares", "Optimizer", "Outcome", "optimizer_chain", "select_optimizers"]
 
@@ -34,15 +35,18 @@ def optimizer_chain(spec: str, options: dict[str, dict] | None = None) -> list[O
     """Build the optimizers named by `spec` ("cmaes", "lsq", "cmaes+lsq", "bayes", "mjx", ...).
 
     Args:
-      spec: names joined by "+", run in that order ("auto" without a problem: AUTO).
+      spec: names joined by "+", run in that order ("auto" without a problem: AUTO); "none" is the
+        empty chain: the fit keeps the initial values and only evaluates them (loss, RMSE, uncertainty).
       options: per-optimizer keyword options from the fit config, e.g. {"cmaes": {"popsize": 16}}.
     """
+    if spec == NONE:
+        return []
     names = (AUTO if spec == "auto" else spec).split("+")
     options = options or {}
     chain = []
     for name in names:
         if name not in OPTIMIZERS:
-            raise UserError(f"--optimizer: unknown optimizer {excerpt(name)}; choose from {', '.join([*OPTIMIZERS, 'auto'])} or join them with '+'")
+            raise UserError(f"--optimizer: unknown optimizer {excerpt(name)}; choose from {', '.join([*OPTIMIZERS, 'auto', NONE])} or join them with '+'")
         settings = checked_fields(OPTIMIZERS[name], options.get(name), where=f"config: optimizer_options: {name}")
         try:
             chain.append(OPTIMIZERS[name](**settings))
