@@ -2,13 +2,16 @@
 
     bundle/
       calibrated.xml        the calibrated model, copied from the fit's output folder
-      randomization.yaml    per-parameter distributions from the fit's standard errors (sysid.randomization)
-      actuator_models/      actuator model files the fit used, if any (result.json "actuator_models")
+      randomization.yaml    per-parameter distributions from the fit's standard errors and the spread of the
+                            parameters across logs or folds (sysid.randomization)
+      actuator_models/      the fit's actuator models (actuators.json, `sysid fit --actuator`), if any
+      residual/             residual dynamics (`sysid residual train`, `sysid export --residual`), if any
       manifest.json         how it was made: sysid version, source result.json, model, logs, sha256 of every file
 
 `sample_model(bundle, rng)` draws a model for one episode: a copy of calibrated.xml's MjModel with
 drawn values written into its arrays the way a fit writes candidates (`ParamSet.write`), plus the
-drawn actuation delay, which the caller applies like `sysid.sim.held_controls`.
+drawn actuation delay, which the caller applies like `sysid.sim.held_controls`, and the actuator
+models / residual as a `sysid.closedloop.StepLoop` run in the step loop as the fit's rollouts run them.
 """
 
 from __future__ import annotations
@@ -28,24 +31,31 @@ import mujoco
 import numpy as np
 
 from sysid import io, native
+from sysid.closedloop import ClosedLoop, StepLoop, load_actuators
 from sysid.errors import UserError
 from sysid.inputs import load_json
 from sysid.model import load_model
 from sysid.params import KINDS, PARTS, Param, ParamSet
-from sysid.randomization import Randomization, from_result, load_randomization
+from sysid.randomization import MIN_WIDTH, Randomization, from_result, load_randomization
 from sysid.version import __version__
 
 BUNDLE_FORMAT = "sysid-bundle/1"
 ACTUATOR_DIR = "actuator_models"
+ACTUATORS_JSON = "actuators.json"
+RESIDUAL_DIR = "residual"
+RESIDUAL_FILES = ("residual.json", "residual.npz")  # the description and weights (residual.pt is code: not copied)
 
 
-def export_bundle(calib: str | os.PathLike, out: str | os.PathLike, *, widen: float = 2.0, command: str | None = None) -> dict:
+def export_bundle(calib: str | os.PathLike, out: str | os.PathLike, *, widen: float = 2.0, min_width: float = MIN_WIDTH,
+                  residual: str | os.PathLike | None = None, command: str | None = None) -> dict:
     """Write a bundle from a `sysid fit` output folder; returns manifest.json's dict.
 
     Args:
-      calib: the fit's output folder (calibrated.xml, result.json).
+      calib: the fit's output folder (calibrated.xml, result.json, actuators.json when it had actuator models).
       out: the bundle folder (created; an existing one is replaced as one set, see `sysid.io.output_set`).
       widen: factor on the fit's standard errors for the randomization scales.
+      min_width: floor of every scale relative to the fitted value (`sysid.randomization.from_result`).
+      residual: a folder written by `sysid residual train` for this fit's calibrated.xml, run in the loop.
       command: recorded in the manifest (default: this process's command line).
     """
     calib, out = pathlib.Path(calib), pathlib.Path(out)
@@ -59,23 +69,31 @@ def export_bundle(calib: str | os.PathLike, out: str | os.PathLike, *, widen: fl
     if out.resolve() == calib.resolve():
         raise UserError(f"--out {out}: the bundle must go to another folder than the fit's output")
     result = _read_result(result_path)
-    load_model(xml_path)  # must compile
-    randomization = from_result(result, widen=widen)
+    model = load_model(xml_path)  # must compile
+    native.strip_delay(model, float(result["params"].get("delay", {}).get("value", 0.0)))
     actuators = _actuator_files(calib, result)
+    for path in actuators:
+        if path.name == ACTUATORS_JSON:  # must build on the calibrated model; registers its parameter kinds
+            load_actuators(path, model, randomized=True)
+    residual_files = _residual_files(pathlib.Path(residual), model, result) if residual is not None else []
+    randomization = from_result(result, widen=widen, min_width=min_width)
     with io.output_set(out, names=BUNDLE_SET) as stage:
-        return _write_bundle(stage, calib, result_path, xml_path, result, randomization, actuators, widen, command)
+        return _write_bundle(stage, calib, result_path, xml_path, result, randomization, actuators, residual_files, widen, command)
 
 
-BUNDLE_SET = ("calibrated.xml", "randomization.yaml", ACTUATOR_DIR, "manifest.json")
+BUNDLE_SET = ("calibrated.xml", "randomization.yaml", ACTUATOR_DIR, RESIDUAL_DIR, "manifest.json")
 """The entries of a bundle folder: replaced as one set (`sysid.io.output_set`)."""
 
 
 def _write_bundle(out: pathlib.Path, calib: pathlib.Path, result_path: pathlib.Path, xml_path: pathlib.Path, result: dict,
-                  randomization: Randomization, actuators: list[pathlib.Path], widen: float, command: str | None) -> dict:
+                  randomization: Randomization, actuators: list[pathlib.Path], residual: list[pathlib.Path], widen: float,
+                  command: str | None) -> dict:
     written = [io.write_bytes(out / "calibrated.xml", xml_path.read_bytes()),
                io.write_text(out / "randomization.yaml", randomization.to_yaml())]
     for source in actuators:
         written.append(io.write_bytes(out / ACTUATOR_DIR / source.name, source.read_bytes()))
+    for source in residual:
+        written.append(io.write_bytes(out / RESIDUAL_DIR / source.name, source.read_bytes()))
     delay = result["params"].get("delay", {}).get("value")
     manifest = {
         "format": BUNDLE_FORMAT,
@@ -90,7 +108,9 @@ def _write_bundle(out: pathlib.Path, calib: pathlib.Path, result_path: pathlib.P
         "params": list(result["params"]),
         "delay_s": delay,
         "widen": widen,
+        "min_width": randomization.min_width,
         "actuator_models": [f"{ACTUATOR_DIR}/{p.name}" for p in actuators],
+        "residual": RESIDUAL_DIR if residual else None,
         "files": {p.relative_to(out).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in written},
     }
     io.write_json(out / "manifest.json", manifest)  # last: its presence marks a complete bundle
@@ -130,6 +150,30 @@ def _actuator_files(calib: pathlib.Path, result: Mapping[str, Any]) -> list[path
     return files
 
 
+def _residual_files(folder: pathlib.Path, model: mujoco.MjModel, result: Mapping[str, Any]) -> list[pathlib.Path]:
+    """residual.json and residual.npz of `sysid export --residual FOLDER`, after checking that the
+    ensemble loads on the calibrated model (delay stripped) and was trained with the fit's delay."""
+    from sysid.extras import require
+
+    require("torch", extra="torch", feature="a bundle with residual dynamics")
+    from actuator_models.residual import load_residual
+
+    files = [folder / name for name in RESIDUAL_FILES]
+    for path in files:
+        if not path.is_file():
+            raise UserError(f"--residual {folder}: no {path.name} in it (give the --out folder of `sysid residual train`)")
+    load_residual(folder, model)
+    meta = load_json(files[0], what="residual model description")
+    trained, fitted = meta.get("delay"), float(result["params"].get("delay", {}).get("value", 0.0))
+    if not isinstance(trained, (int, float)) or abs(float(trained) - fitted) > 1e-9:
+        raise UserError(f"{files[0]}: trained with an actuation delay of {trained} s, the fit's is {fitted:g} s; "
+                        "train it again with `sysid residual train --result` naming this fit's result.json")
+    if result.get("actuator_models"):
+        raise UserError(f"--residual {folder}: the fit ran actuator models in the loop; residual dynamics are trained "
+                        "for fits without them (`sysid residual train`)")
+    return files
+
+
 def inside(root: pathlib.Path, name: str, *, where: str | os.PathLike) -> pathlib.Path:
     """`root / name` when it resolves (symbolic links followed) inside `root`; a UserError naming
     `where` otherwise: a fit folder or bundle names only files inside itself, so a crafted one
@@ -164,8 +208,10 @@ class Bundle:
       model_path: the model file.
       model: its compiled MjModel (never modified; `sample_model` copies it).
       randomization: the distributions (None for a bare model).
-      params: the randomized parameters other than the delay, for `ParamSet.write`.
+      params: the randomized parameters written into the MjModel (not the delay, not the actuator
+        models' numbers), for `ParamSet.write`.
       actuator_models: actuator model files listed in the manifest.
+      residual: the residual dynamics folder, or None.
     """
 
     root: pathlib.Path | None
@@ -174,6 +220,29 @@ class Bundle:
     randomization: Randomization | None
     params: ParamSet
     actuator_models: tuple[pathlib.Path, ...] = ()
+    residual: pathlib.Path | None = None
+
+    @property
+    def actuators_json(self) -> pathlib.Path | None:
+        """The fit's actuators.json among `actuator_models`, or None."""
+        return next((p for p in self.actuator_models if p.name == ACTUATORS_JSON), None)
+
+    def step_loop(self, model: mujoco.MjModel, *, residual: Any = None) -> StepLoop | None:
+        """The actuator models and residual dynamics for one MjData stepped by the caller (None when
+        the bundle has neither): `model` is a copy of `self.model` (its replaced actuators are switched
+        off). `residual` (an object with `compute`, see `sysid.closedloop.ClosedLoop`) replaces the bundle's."""
+        if residual is None and self.residual is not None:
+            from sysid.extras import require
+
+            require("torch", extra="torch", feature=f"{self.root}: a bundle with residual dynamics")
+            from actuator_models.residual import load_residual
+
+            residual = load_residual(self.residual, model)
+        if self.actuators_json is None and residual is None:
+            return None
+        loop = load_actuators(self.actuators_json, model, randomized=True) if self.actuators_json else ClosedLoop(model, [])
+        loop.residual = residual
+        return StepLoop(loop, model)
 
     @property
     def delay(self) -> float:
@@ -195,11 +264,14 @@ class Bundle:
 
 
 class SampledModel(NamedTuple):
-    """One episode's model: the MjModel, the actuation delay (s) and every drawn value by name."""
+    """One episode's model: the MjModel, the actuation delay (s), every drawn value by name, and the
+    actuator models / residual dynamics to run in the step loop (None when the bundle has none):
+    call `loop.before_step(data, ctrl)` before every `mj_step` (see `sysid.closedloop.StepLoop`)."""
 
     model: mujoco.MjModel
     delay: float
     values: dict[str, float]
+    loop: StepLoop | None = None
 
 
 def load_bundle(source: str | os.PathLike | Bundle) -> Bundle:
@@ -222,18 +294,28 @@ def load_bundle(source: str | os.PathLike | Bundle) -> Bundle:
         # calibrated.xml carries the fitted delay natively (sysid.native); the bundle draws it and the
         # caller applies it (held_controls), so the model keeps only the actuators' own delays.
         native.strip_delay(model, randomization.params["delay"].centre)
-    params = ParamSet([_param(name, d.centre, d.lower, d.upper, model, path / "randomization.yaml")
-                       for name, d in randomization.params.items() if name != "delay"], model=model)
     actuators: tuple[pathlib.Path, ...] = ()
+    residual = None
     if manifest is not None:
         listed = manifest.get("actuator_models") or []
         if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
             raise UserError(f"{path / 'manifest.json'}: actuator_models must be a list of file names in the bundle")
         actuators = tuple(inside(path, p, where=path / "manifest.json") for p in listed)
-    if actuators:
-        warnings.warn(f"{path}: the bundle lists actuator models {[p.name for p in actuators]}; sysid.envs does not "
-                      "load them yet, pass actuator=... to make_env", stacklevel=2)
-    return Bundle(path, model_path, model, randomization, params, actuators)
+        if manifest.get("residual") is not None:
+            residual = inside(path, str(manifest["residual"]), where=path / "manifest.json")
+    foreign = [p.name for p in actuators if p.name != ACTUATORS_JSON]
+    if foreign:
+        warnings.warn(f"{path}: the bundle lists actuator models {foreign} that are not a sysid actuators.json; sysid.envs "
+                      "does not run them (pass actuator=... to make_env)", stacklevel=2)
+    bundle = Bundle(path, model_path, model, randomization, ParamSet([]), actuators, residual)
+    loop = bundle.step_loop(copy.copy(model))  # fails early on a broken one; names the actuator models' numbers
+    in_loop = set(loop.names) if loop is not None else set()
+    if loop is not None and any(b.per_log for b in loop.loop.bindings):
+        warnings.warn(f"{path}: the actuator models have per-log settings (per_log); episodes use the settings of "
+                      "actuators.json (edit them there to choose, e.g., a firmware gain)", stacklevel=2)
+    params = ParamSet([_param(name, d.centre, d.lower, d.upper, model, path / "randomization.yaml")
+                       for name, d in randomization.params.items() if name != "delay" and name not in in_loop], model=model)
+    return dataclasses.replace(bundle, params=params)
 
 
 def _verified_manifest(path: pathlib.Path) -> dict | None:
@@ -288,10 +370,14 @@ def sample_model(bundle: Bundle | str | os.PathLike, rng: np.random.Generator | 
       rng: draws from randomization.yaml; None gives the calibrated centres.
     Returns:
       A fresh MjModel with the values written in (derived constants refreshed), the delay in s
-      (apply it with `sysid.sim.held_controls`), and the drawn values by name.
+      (apply it with `sysid.sim.held_controls`), the drawn values by name, and the actuator models /
+      residual dynamics to call before every model step (reset with the drawn values), or None.
     """
     bundle = load_bundle(bundle)
     model = copy.copy(bundle.model)
     values = bundle.draw(rng)
     delay = bundle.write(model, values, mujoco.MjData(model))
-    return SampledModel(model, delay, values)
+    loop = bundle.step_loop(model)
+    if loop is not None:
+        loop.reset(values)
+    return SampledModel(model, delay, values, loop)

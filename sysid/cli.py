@@ -291,13 +291,17 @@ def _add_export(sub) -> None:
     export.add_argument("calib", help="the output folder of `sysid fit` (calibrated.xml, result.json)")
     export.add_argument("--out", required=True, help="bundle folder")
     export.add_argument("--widen", type=float, default=2.0, help="factor on the fit's standard errors for the randomization scales (default 2.0)")
+    export.add_argument("--min-width", type=float, help="floor of every randomization scale relative to the fitted value "
+                                                        "(default 0.01: 1%%; see docs/handoff.md)")
+    export.add_argument("--residual", help="a folder written by `sysid residual train` for this fit, run in the env's loop")
     export.set_defaults(run=_run_export)
 
 
 def _run_export(args: argparse.Namespace) -> int:
     from sysid.bundle import export_bundle
+    from sysid.randomization import MIN_WIDTH
 
-    manifest = export_bundle(args.calib, args.out, widen=args.widen)
+    manifest = export_bundle(args.calib, args.out, widen=args.widen, min_width=MIN_WIDTH if args.min_width is None else args.min_width, residual=args.residual)
     print(f"wrote {', '.join(manifest['files'])}, manifest.json to {args.out}/")
     return 0
 
@@ -621,11 +625,20 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         structures = [c for s in (structures or [base]) for c in shrink_structures(s)]
     extra: dict = {} if checked is None else {"check": checked.as_dict()}
     chosen, kept = base, {}
+    fold_predictions: dict[str, list[dict]] = {}  # structure name -> its folds' held-out predictions (report.html)
+
+    def on_fold(structure, i, fold, result, loop) -> None:
+        from sysid.reportdata import held_out_predictions
+
+        fold_predictions.setdefault(structure.name, []).extend(held_out_predictions(
+            model, result, loop, fold.held, fold.held_names, fold=i + 1, nthread=config.nthread))
+
     if structures:
         from sysid.heldout import rank_structures
 
         chosen, ranking, kept = rank_structures(fit_one, structures, model, eval_horizons, folds=folds, train=logs, held=val_logs,
-                                                held_names=val_names, nthread=config.nthread, rule=select, progress=say, fit_many=many)
+                                                held_names=val_names, nthread=config.nthread, rule=select, progress=say, fit_many=many,
+                                                on_fold=on_fold)
         extra["structures"] = {"chosen": chosen.name, "by": "cross-validation" if folds else "validation", "rule": select,
                                "ranking": ranking}
         if auto_shrink:  # "initial": the initial values kept, as if the strength were infinite
@@ -639,7 +652,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         from sysid.heldout import cross_validate
 
         extra["cv"] = cross_validate(fit_one, base, folds, model, eval_horizons, nthread=config.nthread, progress=say,
-                                     fit_many=many)
+                                     fit_many=many, on_fold=on_fold)
     choose = None
     if val_logs and dataclasses.replace(config, **chosen.run).starts > 1:
         def choose(results):  # the start that predicts the held-out logs best
@@ -652,6 +665,14 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     else:
         result, loop = fit_one(chosen, logs, quiet=False, choose=choose, backend=backend)
     extra.update(current.get("extra", {}))
+    if len(logs) >= 2 and not result.interrupted:  # how much the values move between logs (randomization ranges)
+        from sysid.spread import per_log_spread
+
+        if say:
+            say(f"spread: refitting each of the {len(logs)} logs from the joint fit's values")
+        spread = per_log_spread(model, logs, log_names, result, dataclasses.replace(config, **chosen.run), loop=loop)
+        if spread is not None:
+            extra["spread"] = spread
     estimate = current.get("estimate")
     if estimate is not None and result.params.delay_index is not None and "delay_estimate" in extra:  # the fit against the estimate
         from sysid.data.delay import compare_with_fit
@@ -672,6 +693,11 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
             model, result.params, result.params.initial, result.values, val_logs, horizon=result.horizon,
             nthread=config.nthread, names=val_names, loop=loop, horizons=eval_horizons)}
         extra["validation"]["starts_chosen_by"] = "validation" if choose is not None else "training loss"
+    heldout = list(fold_predictions.get(chosen.name, []))
+    if val_logs:
+        from sysid.reportdata import held_out_predictions
+
+        heldout = held_out_predictions(model, result, loop, val_logs, val_names, nthread=config.nthread) + heldout
     _warn_held_out(extra)
     if result.at_bound:
         extra["at_bound"] = list(result.at_bound)
@@ -685,7 +711,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         files["actuators.json"] = actuators_summary(loop, result.params.names, result.values)
     run_config = dataclasses.replace(config, **chosen.run)
     summary = write_outputs(out, model_path=model_path, model=model, log_paths=log_names, result=result, config=run_config,
-                            extra=extra, files=files, conversions=config_file.convert)
+                            extra=extra, files=files, conversions=config_file.convert, heldout=heldout)
     if result.interrupted:
         print(f"sysid: interrupted: wrote the best result so far to {out} (result.json \"interrupted\": true)", file=sys.stderr)
     return summary

@@ -179,10 +179,8 @@ class ClosedLoop:
         while len(self._lane_models) < lanes:
             self._lane_models.append([copy.copy(model) for model in self.models])  # own state, shared networks
         for lane, part in enumerate(rows):
-            count = part.stop - part.start
-            for b, model, columns in zip(self.bindings, self._lane_models[lane], self._columns):
-                model.reset(count, self.control_dt, self._row_params(b, columns, None if values is None else values[part],
-                                                                      None if sources is None else sources[part], count))
+            self.reset_models(self._lane_models[lane], part.stop - part.start, None if values is None else values[part],
+                              None if sources is None else sources[part])
         if self.residual is not None:
             self.residual.start(nbatch)
         states = np.empty((nbatch, nstep, sim.nstate))
@@ -196,6 +194,12 @@ class ClosedLoop:
             for job in jobs:
                 job.result()
         return states
+
+    def reset_models(self, actuators: list, count: int, values: np.ndarray | None, sources: Sequence[str] | None) -> None:
+        """Reset actuator model instances (one per binding, e.g. a lane's) for `count` rows: (count, n)
+        `values` of the bound `ParamSet` (None: the config values), per-log settings by `sources`."""
+        for b, model, columns in zip(self.bindings, actuators, self._columns):
+            model.reset(count, self.control_dt, self._row_params(b, columns, values, sources, count))
 
     def _run(self, sim: "Simulator", lane: int | None, actuators: list, models: list[mujoco.MjModel], initial: np.ndarray,
              control: np.ndarray, states: np.ndarray) -> None:
@@ -362,3 +366,79 @@ def parse_actuators(text: str, model: mujoco.MjModel, options: Mapping[str, Any]
         raise UserError(f"config: actuators: {', '.join(map(repr, options))} match no --actuator item; items: {text}")
     return ClosedLoop(model, bindings, control_dt=None if control_dt is None else float(control_dt))
 
+
+
+def load_actuators(path: str | pathlib.Path, model: mujoco.MjModel, *, randomized: bool = False) -> ClosedLoop:
+    """The actuator models of a fit's actuators.json (`sysid fit --actuator`), every number at its fitted value.
+
+    randomized: the numbers the fit fitted stay parameters of the loop (`ClosedLoop.params`, named
+      KIND@TARGET), so drawn values can replace them (a bundle); else they are fixed settings (`sysid eval`).
+    """
+    import json
+
+    path = pathlib.Path(path)
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        items, options = [], {}
+        for m in meta["models"]:
+            kind = m["model"]
+            # JSON has no inf: a null setting (e.g. max_current: inf, no limit) takes the model's default.
+            settings = {k: v for k, v in m["settings"].items() if v is not None}
+            if kind == "net":
+                kind = f"net:{settings.pop('path')}"
+            item = f"{kind}@{m['target']}"
+            items.append(item)
+            options[item] = {**settings, "fit": list(m.get("fitted") or []) if randomized else [], "per_log": m.get("per_log") or {},
+                             "enable": m.get("enable"), "inputs": m.get("inputs") or {}}
+        if meta.get("control_dt") is not None:
+            options["control_dt"] = meta["control_dt"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise UserError(f"{path}: not a sysid actuators.json (missing or malformed 'models')") from None
+    return parse_actuators(",".join(items), model, options)
+
+
+class StepLoop:
+    """A `ClosedLoop` for one MjData that the caller steps (a policy env, a trainer's own loop).
+
+    It computes what `ClosedLoop.rollout` computes for one row: every `decimation` model steps the
+    actuator models' and the residual's generalized force from the current state and that step's
+    command, held as `qfrc_applied` until the next evaluation. The MJCF actuators the models replace
+    are switched off in `model`, as in the fit's rollouts.
+
+    Usage, per episode: `reset(values)`, then before every `mj_step`: `before_step(data, ctrl)` with
+    the command the plant sees at that step (after the actuation delay), then set `data.ctrl` and step.
+
+    Args:
+      loop: the closed loop (its own instances are copied: several StepLoops may share one loop).
+      model: the MjModel that will be stepped (changed in place: replaced actuators switched off).
+    """
+
+    def __init__(self, loop: ClosedLoop, model: mujoco.MjModel):
+        self.loop = loop
+        self.params = ParamSet(loop.params())
+        loop.bind(self.params)
+        self.actuators = [copy.copy(m) for m in loop.models]  # own state, shared networks (as a lane's)
+        disable_actuators(model, loop._actuator)
+        self._force = np.zeros((1, model.nv))
+        self._step = 0
+
+    @property
+    def names(self) -> list[str]:
+        """The loop's parameter names (KIND@TARGET) that `reset` reads from its values."""
+        return self.params.names
+
+    def reset(self, values: Mapping[str, float] | None = None) -> None:
+        """Start an episode with the loop's parameters at `values` (name -> value; missing ones: the fit's)."""
+        values = values or {}
+        row = np.array([[float(values.get(p.name, p.initial)) for p in self.params]])
+        self.loop.reset_models(self.actuators, 1, row, None)
+        if self.loop.residual is not None and hasattr(self.loop.residual, "start"):
+            self.loop.residual.start(1)
+        self._step = 0
+
+    def before_step(self, data: mujoco.MjData, ctrl: np.ndarray) -> None:
+        """Set `data.qfrc_applied` for the next `mj_step`; ctrl (nu,) the command the plant sees at this step."""
+        if self._step % self.loop.decimation == 0:
+            self.loop.forces(data.qpos[None], data.qvel[None], np.asarray(ctrl, float)[None], self.actuators, out=self._force)
+        data.qfrc_applied[:] = self._force[0]
+        self._step += 1

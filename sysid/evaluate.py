@@ -135,29 +135,11 @@ def fit_folder(label: str, folder: str | os.PathLike) -> ModelUnderTest:
 
 def _actuators(folder: pathlib.Path, model: mujoco.MjModel, files: Sequence) -> object:
     """The fit's actuator models from its actuators.json, every number at its fitted value."""
-    from sysid.closedloop import parse_actuators
+    from sysid.closedloop import load_actuators
 
     if list(files) != ["actuators.json"]:
         raise UserError(f"{folder / 'result.json'}: actuator_models {files!r}: expected ['actuators.json']")
-    path = folder / "actuators.json"
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        items, options = [], {}
-        for m in meta["models"]:
-            kind = m["model"]
-            # JSON has no inf: a null setting (e.g. max_current: inf, no limit) takes the model's default.
-            settings = {k: v for k, v in m["settings"].items() if v is not None}
-            if kind == "net":
-                kind = f"net:{settings.pop('path')}"
-            item = f"{kind}@{m['target']}"
-            items.append(item)
-            options[item] = {**settings, "fit": [], "per_log": m.get("per_log") or {}, "enable": m.get("enable"),
-                             "inputs": m.get("inputs") or {}}
-        if meta.get("control_dt") is not None:
-            options["control_dt"] = meta["control_dt"]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise UserError(f"{path}: not a sysid actuators.json (missing or malformed 'models')") from None
-    return parse_actuators(",".join(items), model, options)
+    return load_actuators(folder / "actuators.json", model)
 
 
 def evaluate(models: Sequence[ModelUnderTest], logs: Sequence[Log], horizons: Sequence[str], *,

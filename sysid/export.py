@@ -174,13 +174,15 @@ OUTPUT_SET = ("calibrated.xml", "result.json", "fit.png", "convergence.png", "ac
 
 def write_outputs(out: str | os.PathLike, *, model_path: str, model: mujoco.MjModel, log_paths: Sequence[str],
                   result: FitResult, config: FitConfig, command: str | None = None, extra: dict | None = None,
-                  files: Mapping[str, Any] | None = None, conversions: Sequence[native.Conversion] = ()) -> dict:
+                  files: Mapping[str, Any] | None = None, conversions: Sequence[native.Conversion] = (),
+                  heldout: Sequence[dict] = ()) -> dict:
     """Write calibrated.xml, result.json, fit.png and convergence.png into `out` as one set
     (`sysid.io.output_set`: the folder holds the complete old set or the complete new one);
     return result.json's dict.
 
     `extra` adds top-level keys to result.json (e.g. `validation`, `delay_estimate`); `files` adds
-    JSON files to the set by name (e.g. {"actuators.json": ...}; names from `OUTPUT_SET`).
+    JSON files to the set by name (e.g. {"actuators.json": ...}; names from `OUTPUT_SET`); `heldout`
+    (`sysid.reportdata.held_out_predictions`) goes into report_data.json for report.html's held-out plots.
     """
     summary = result_dict(result, model_path=model_path, log_paths=log_paths, config=config, command=command)
     summary.update(extra or {})
@@ -201,5 +203,6 @@ def write_outputs(out: str | os.PathLike, *, model_path: str, model: mujoco.MjMo
         io.write_json(stage / "result.json", summary)
         from sysid.htmlreport import report_data, write_report
 
-        write_report(stage, summary, data=report_data(result, model))  # report.html (and its data, report_data.json)
+        data = report_data(result, model) | ({"heldout": list(heldout)} if heldout else {})
+        write_report(stage, summary, data=data)  # report.html (and its data, report_data.json)
     return summary

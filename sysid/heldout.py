@@ -126,18 +126,24 @@ def score_held_out(model: mujoco.MjModel, result: Any, loop: Any, logs: Sequence
     return report
 
 
+OnFold = Callable[[Structure, int, Fold, Any, Any], None]  # (structure, fold index, fold, FitResult, ClosedLoop | None)
+
+
 def cross_validate(fit_one: FitOne, structure: Structure, folds: Sequence[Fold], model: mujoco.MjModel,
                    horizons: Sequence[str], *, nthread: int | None = None, progress: Callable[[str], None] | None = None,
-                   fit_many: FitMany | None = None) -> dict:
+                   fit_many: FitMany | None = None, on_fold: OnFold | None = None) -> dict:
     """result.json's `cv`: per fold the held-out error of the initial and fitted model at every
     horizon, their mean and spread over folds, and every fold/log/horizon where the fit predicts
-    worse than the initial model. `fit_many`: fits the folds side by side (Ray)."""
+    worse than the initial model. `fit_many`: fits the folds side by side (Ray); `on_fold` sees
+    every fold's fit (e.g. to draw its predictions)."""
     fold_reports = []
     fits = _fit_all(fit_one, [(structure, fold.train) for fold in folds],
                     [f"cross-validation: {structure.name} fold {i + 1}/{len(folds)}" for i in range(len(folds))],
                     fit_many=fit_many, progress=progress)
-    for fold, (result, loop) in zip(folds, fits):
+    for i, (fold, (result, loop)) in enumerate(zip(folds, fits)):
         report = score_held_out(model, result, loop, fold.held, fold.held_names, horizons, nthread=nthread)
+        if on_fold is not None:
+            on_fold(structure, i, fold, result, loop)
         fold_reports.append({"held_out": list(fold.held_names), "by_horizon": report["by_horizon"], "score": report["score"],
                              "score_initial": report["score_initial"], "worse_than_initial": report["worse_than_initial"],
                              "params": dict(zip(result.params.names, map(float, result.values)))})
@@ -163,15 +169,16 @@ def cross_validate(fit_one: FitOne, structure: Structure, folds: Sequence[Fold],
 def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: mujoco.MjModel, horizons: Sequence[str], *,
                     folds: Sequence[Fold] | None = None, train: Sequence[Log] = (), held: Sequence[Log] = (),
                     held_names: Sequence[str] = (), nthread: int | None = None, rule: str = BEST,
-                    progress: Callable[[str], None] | None = None,
-                    fit_many: FitMany | None = None) -> tuple[Structure, list[dict], dict]:
+                    progress: Callable[[str], None] | None = None, fit_many: FitMany | None = None,
+                    on_fold: OnFold | None = None) -> tuple[Structure, list[dict], dict]:
     """Score every candidate structure on held-out data and choose one (`choose`, by `rule`).
 
     Returns (the chosen structure, the ranking [{name, params, actuator, run, score, score_se,
     score_initial, n_params[, cv]}] lowest score first with the initial model as one more row,
     {name: fit kept for reuse}). With `folds`, each candidate's score is its cross-validated score
     and `score_se` its standard error over folds; else each is fitted on `train` and scored on
-    `held` (`score_se` 0; that fit is returned for reuse). `fit_many`: fits side by side (Ray).
+    `held` (`score_se` 0; that fit is returned for reuse). `fit_many`: fits side by side (Ray);
+    `on_fold`: see `cross_validate`.
     """
     if folds is None and not held:
         raise UserError("choosing among candidate structures needs held-out data: add --cv K, --val FRACTION or --val-log")
@@ -189,7 +196,8 @@ def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: muj
     for i, s in enumerate(structures):
         cv = None
         if folds is not None:
-            cv = cross_validate(fit_one, s, folds, model, horizons, nthread=nthread, progress=progress, fit_many=fit_many)
+            cv = cross_validate(fit_one, s, folds, model, horizons, nthread=nthread, progress=progress, fit_many=fit_many,
+                                on_fold=on_fold)
             score, initial = cv["score"], cv["score_initial"]
             se, se_initial = (_standard_error([f[key] for f in cv["folds"]]) for key in ("score", "score_initial"))
             n_params = len(cv["folds"][0]["params"])

@@ -119,17 +119,21 @@ def _summary(s: dict, **_) -> tuple[str, str]:
 
 def _parameters(s: dict, **_) -> tuple[str, str]:
     at_bound = set(s.get("at_bound", []))
+    spread = (s.get("spread") or {}).get("std") or {}
     rows = ""
     for name, p in s["params"].items():
         flags = ('<span class="flag">at bound</span>' if name in at_bound else "") + (
             "" if p.get("identifiable", True) else '<span class="flag">not identifiable</span>')
         ci = p.get("ci95") or [None, None]
         rows += (f"<tr><td>{_e(name)}</td><td>{_f(p.get('initial'))}</td><td><b>{_f(p.get('value'))}</b></td>"
-                 f"<td>{_f(p.get('std'))}</td><td>{_f(ci[0])} .. {_f(ci[1])}</td><td>{_f(p.get('lower'))} .. "
+                 f"<td>{_f(p.get('std'))}</td>{f'<td>{_f(spread.get(name))}</td>' if spread else ''}"
+                 f"<td>{_f(ci[0])} .. {_f(ci[1])}</td><td>{_f(p.get('lower'))} .. "
                  f"{_f(p.get('upper'))}</td><td>{_e(p.get('unit', ''))}</td><td>{flags}</td></tr>")
     notes = "".join(f"<li>{_e(t)}</li>" for t in s.get("identifiability_warnings", []))
-    return "Parameters", _table(["parameter", "initial", "fitted", "std", "95% interval", "bounds", "unit", "flags"], rows) + (
-        f"<ul>{notes}</ul>" if notes else "")
+    header = ["parameter", "initial", "fitted", "std", *(["std across logs"] if spread else []), "95% interval", "bounds", "unit", "flags"]
+    note = (f"<p>std across logs: the spread of per-log refits ({len(s['spread'].get('logs', []))} logs), which "
+            "<code>sysid export</code> adds to the randomization ranges.</p>") if spread else ""
+    return "Parameters", _table(header, rows) + note + (f"<ul>{notes}</ul>" if notes else "")
 
 
 def _correlation(s: dict, **_) -> tuple[str, str]:
@@ -179,15 +183,19 @@ def _fits(s: dict, *, data: dict | None, folder: pathlib.Path | None, **_) -> tu
     return "Fit of every log", "\n".join(parts)
 
 
-def _heldout(s: dict, *, predictions: Sequence[dict], **_) -> tuple[str, str]:
+def _heldout(s: dict, *, data: dict | None, predictions: Sequence[dict], **_) -> tuple[str, str]:
     parts = []
     val = s.get("validation")
     if val:
         table = _by_horizon(val.get("by_horizon", {}), "fitted RMSE", lambda r: _e(_rmse_text(r.get("fitted", {}))))
         parts.append(f"<p>Validation on {_e(', '.join(map(str, val.get('logs', []))))}: score (RMSE in noise units) per "
                      f"horizon.</p>" + table)
-    for p in predictions:
-        tag = "held-out log" if p.get("held_out") else "a log the fit used"
+    held = (data or {}).get("heldout") or []
+    if held:
+        parts.append("<p>Held-out data replayed open loop from its first logged state: logged (black), initial (red, dashed) "
+                     "and fitted (blue) model; commands below. A cross-validation fold is predicted by the fit of that fold.</p>")
+    for p in [*held, *predictions]:
+        tag = (f"held out of fold {p['fold']}" if "fold" in p else "held-out data") if p.get("held_out") else "a log the fit used"
         series = {name: {**sig, "break": None} for name, sig in p["signals"].items()}
         parts.append(f"<h3>{_e(p['name'])} ({tag}), open loop</h3>" + _img(_signals_fig(series, p), f"prediction of {p['name']}"))
     if not parts:

@@ -6,7 +6,13 @@ Every parameter of a fit becomes an independent, truncated distribution:
 * ``lognormal``: log(x) ~ Normal(log(centre), scale^2) truncated to [log(lower), log(upper)];
   `scale` is dimensionless (about the relative spread: 0.05 is +-5%).
 
-`scale` = widen x the fit's standard error (`fit_std`; for a lognormal, divided by the value).
+`scale` combines two measures of how much a parameter is uncertain, in quadrature:
+sqrt((widen x fit_std)^2 + spread_std^2), never below `min_width` x |centre| (for a lognormal, all
+divided by the value). `fit_std` is the fit's standard error (the Jacobian's: how well the logs
+pin the value down if the model were right); `spread_std` is the standard deviation of the value
+across logs (per-log refits, result.json `spread`) or across cross-validation folds (`cv`): how much
+it moves between runs, usually far more than the standard error says. `min_width` is the floor
+(`sysid export --min-width`, relative).
 A positive quantity (masses, damping, friction, armature, gains, the delay, ...) is lognormal
 unless its fitted value is 0 or its relative scale exceeds `MAX_LOG_SCALE`, where a normal is
 the better description. `mean` and `std` are the moments of the truncated distribution (what
@@ -33,6 +39,7 @@ from sysid.params import KINDS
 
 FORMAT = "sysid-randomization/1"
 MAX_LOG_SCALE = 0.5  # a positive quantity with a larger relative scale is described by a normal
+MIN_WIDTH = 0.01  # default floor of every scale relative to the fitted value (`sysid export --min-width`)
 Distribution = Literal["normal", "lognormal"]
 
 HEADER = """\
@@ -40,7 +47,9 @@ HEADER = """\
 # Draw every parameter independently, once per episode:
 #   normal:    x ~ Normal(centre, scale^2), truncated to [lower, upper]                  (scale in `unit`)
 #   lognormal: log(x) ~ Normal(log(centre), scale^2), truncated to [log(lower), log(upper)] (scale relative)
-# centre is the fitted value; scale = widen x the fit's standard error (fit_std); mean and std are the
+# centre is the fitted value; scale = max(sqrt((widen x fit_std)^2 + spread_std^2), min_width x |centre|)
+# (for a lognormal, divided by centre): fit_std is the fit's standard error, spread_std the standard
+# deviation of the value across logs or cross-validation folds (spread_source); mean and std are the
 # moments of the truncated distribution. Names are KIND@TARGET of sysid's --params grammar:
 # inertia@BODY is a factor on the inertia tensor in calibrated.xml (already calibrated, so centre 1);
 # delay is the actuation delay in s (calibrated.xml carries its centre natively; a bundle removes it there
@@ -61,6 +70,7 @@ class ParamDistribution:
       lower, upper: truncation bounds, in `unit`.
       fit_std: the fit's standard error, in `unit` (None where unknown).
       unit: the parameter's unit, for readers.
+      spread_std: standard deviation of the value across logs or folds, in `unit` (None where unknown).
     """
 
     name: str
@@ -71,6 +81,7 @@ class ParamDistribution:
     upper: float
     fit_std: float | None = None
     unit: str = ""
+    spread_std: float | None = None
 
     def __post_init__(self):
         if self.distribution not in ("normal", "lognormal"):
@@ -117,10 +128,23 @@ class ParamDistribution:
         m2 = math.exp(2 * mu + 2 * sigma**2) * _normal_mass(alpha - 2 * sigma, beta - 2 * sigma) / mass
         return m1, math.sqrt(max(m2 - m1**2, 0.0))
 
+    def uniform_range(self, *, relative: bool = False) -> tuple[float, float]:
+        """(low, high) of the uniform distribution with this one's mean and std (half-width sqrt(3) std),
+        clipped to [lower, upper], in `unit`; `relative`: divided by `centre`, for trainers whose events
+        scale the model's own value (Isaac Lab and mjlab `operation="scale"`, calibrated.xml holding the centre)."""
+        mean, std = self.moments()
+        low, high = max(mean - math.sqrt(3) * std, self.lower), min(mean + math.sqrt(3) * std, self.upper)
+        if relative:
+            if self.centre == 0:
+                raise UserError(f"{self.name}: a centre of 0 has no relative range; use the absolute one")
+            low, high = sorted((low / self.centre, high / self.centre))
+        return low, high
+
     def to_dict(self) -> dict[str, Any]:
         mean, std = self.moments()
         return {"distribution": self.distribution, "centre": self.centre, "scale": self.scale, "lower": self.lower,
-                "upper": self.upper, "mean": mean, "std": std, "fit_std": self.fit_std, "unit": self.unit}
+                "upper": self.upper, "mean": mean, "std": std, "fit_std": self.fit_std, "spread_std": self.spread_std,
+                "unit": self.unit}
 
 
 def _normal_mass(a: float, b: float) -> float:
@@ -138,11 +162,15 @@ class Randomization:
       params: name -> distribution.
       widen: the factor applied to the fit's standard errors.
       model: the model file the values refer to, relative to the YAML file.
+      min_width: the floor of every scale relative to its centre.
+      spread_source: where `spread_std` comes from ("per-log refits", "cross-validation folds"), or None.
     """
 
     params: dict[str, ParamDistribution]
     widen: float = 1.0
     model: str = "calibrated.xml"
+    min_width: float = 0.0
+    spread_source: str | None = None
 
     @property
     def centres(self) -> dict[str, float]:
@@ -154,36 +182,69 @@ class Randomization:
         return {name: float(d.sample(rng)) for name, d in self.params.items()}
 
     def to_yaml(self) -> str:
-        body = {"format": FORMAT, "widen": self.widen, "model": self.model,
-                "params": {name: d.to_dict() for name, d in self.params.items()}}
+        body = {"format": FORMAT, "widen": self.widen, "min_width": self.min_width, "spread_source": self.spread_source,
+                "model": self.model, "params": {name: d.to_dict() for name, d in self.params.items()}}
         return HEADER + yaml.safe_dump(body, sort_keys=False, width=120)
 
 
-def from_result(result: Mapping[str, Any], *, widen: float = 2.0) -> Randomization:
-    """Derive the randomization from result.json's `params` ({name: {value, std, lower, upper, ...}})."""
+def from_result(result: Mapping[str, Any], *, widen: float = 2.0, min_width: float = MIN_WIDTH) -> Randomization:
+    """Derive the randomization from result.json: `params` ({name: {value, std, lower, upper, ...}})
+    and the spread of the values across logs (`spread`) or cross-validation folds (`cv`), see `spread`."""
     if not (isinstance(widen, (int, float)) and math.isfinite(widen) and widen > 0):
         raise UserError(f"--widen must be a positive number, got {widen}")
+    if not (isinstance(min_width, (int, float)) and math.isfinite(min_width) and 0 <= min_width < 1):
+        raise UserError(f"--min-width must be a fraction from 0 to 1 (e.g. 0.02 for 2% of the value), got {min_width}")
+    spreads, source = spread(result)
     out = {}
     for name, p in result["params"].items():
         value, lower, upper = float(p["value"]), float(p["lower"]), float(p["upper"])
-        std = p.get("std")
+        std, moved = p.get("std"), spreads.get(name)
         known = isinstance(std, (int, float)) and math.isfinite(std)
-        if not known:
+        if not known and moved is None:
             warnings.warn(f"{name}: the fit gives no finite standard error; holding it at {value:g} "
                           "(edit its scale in randomization.yaml to randomize it)", stacklevel=2)
-        scale = widen * float(std) if known else 0.0
+            scale = 0.0
+        else:
+            scale = max(math.hypot(widen * float(std) if known else 0.0, moved or 0.0), min_width * abs(value))
         kind = name.partition("@")[0]
         unit = KINDS[kind].unit if kind in KINDS else str(p.get("unit", ""))
+        fit_std = float(std) if known else None
         if kind == "inertia":  # relative to calibrated.xml, which holds the fitted factor
-            value, lower, upper, scale = 1.0, lower / value, upper / value, scale / value
-            std = float(std) / float(p["value"]) if known else None
+            factor = value
+            value, lower, upper, scale = 1.0, lower / factor, upper / factor, scale / factor
+            fit_std = None if fit_std is None else fit_std / factor
+            moved = None if moved is None else moved / factor
         positive = kind in KINDS and KINDS[kind].nonnegative is not None or kind == "gear" and lower > 0
         if positive and value > 0 and lower >= 0 and scale / value <= MAX_LOG_SCALE:
-            dist = ParamDistribution(name, "lognormal", value, scale / value, lower, upper, std if known else None, unit)
+            dist = ParamDistribution(name, "lognormal", value, scale / value, lower, upper, fit_std, unit, moved)
         else:
-            dist = ParamDistribution(name, "normal", value, scale, lower, upper, std if known else None, unit)
+            dist = ParamDistribution(name, "normal", value, scale, lower, upper, fit_std, unit, moved)
         out[name] = dist
-    return Randomization(out, widen=float(widen))
+    return Randomization(out, widen=float(widen), min_width=float(min_width), spread_source=source)
+
+
+def spread(result: Mapping[str, Any]) -> tuple[dict[str, float], str | None]:
+    """name -> standard deviation (ddof 1) of the value across logs or folds, and where it comes from.
+
+    result.json's `spread` (per-log refits of a fit on several logs, `sysid.spread`) first, else its
+    cross-validation folds' fitted values (`cv.folds[i].params`). Folds that share most of their
+    training data move less than separate runs do, so a fold spread is a lower estimate.
+    """
+    entry = result.get("spread")
+    if isinstance(entry, Mapping) and isinstance(entry.get("values"), Mapping):
+        rows, source = entry["values"], str(entry.get("source", "per-log refits"))
+    else:
+        folds = (result.get("cv") or {}).get("folds") if isinstance(result.get("cv"), Mapping) else None
+        if not isinstance(folds, list) or len(folds) < 2 or not all(isinstance(f, Mapping) and isinstance(f.get("params"), Mapping) for f in folds):
+            return {}, None
+        rows = {name: [f["params"].get(name) for f in folds] for name in folds[0]["params"]}
+        source = "cross-validation folds"
+    out = {}
+    for name, values in rows.items():
+        numbers = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)] if isinstance(values, list) else []
+        if len(numbers) >= 2:
+            out[str(name)] = float(np.std(numbers, ddof=1))
+    return out, source if out else None
 
 
 def load_randomization(path: str | os.PathLike) -> Randomization:
@@ -200,10 +261,12 @@ def load_randomization(path: str | os.PathLike) -> Randomization:
         try:
             params[name] = ParamDistribution(
                 str(name), entry.get("distribution"), _number(entry, "centre"), _number(entry, "scale"),
-                _number(entry, "lower"), _number(entry, "upper"), entry.get("fit_std"), str(entry.get("unit", "")))
+                _number(entry, "lower"), _number(entry, "upper"), entry.get("fit_std"), str(entry.get("unit", "")),
+                entry.get("spread_std"))
         except (UserError, TypeError, ValueError) as error:
             raise UserError(f"{path}: params.{name}: {error}") from None
-    return Randomization(params, widen=float(data.get("widen", 1.0)), model=str(data.get("model", "calibrated.xml")))
+    return Randomization(params, widen=float(data.get("widen", 1.0)), model=str(data.get("model", "calibrated.xml")),
+                         min_width=float(data.get("min_width") or 0.0), spread_source=data.get("spread_source"))
 
 
 def _number(entry: dict, key: str) -> float:

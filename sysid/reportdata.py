@@ -2,8 +2,9 @@
 
 `report_data` runs when a fit ends (`sysid.export.write_outputs`): per log the logged, initial and
 fitted signals over the fit's windows and the commands, decimated to MAX_POINTS samples per line, and
-per signal the residual autocorrelation and histogram in noise units. `predict_logs` replays logs
-with a fit folder's model for `sysid report --log`.
+per signal the residual autocorrelation and histogram in noise units. `held_out_predictions` replays
+a fit's held-out data open loop (`--val`, `--val-log`, each `--cv` fold with its own fit) for its
+"heldout" entry; `predict_logs` replays further logs with a fit folder's model for `sysid report --log`.
 """
 
 from __future__ import annotations
@@ -97,23 +98,41 @@ def predict_logs(folder: str | os.PathLike, log_paths: Sequence[str], *, map_pat
     result.json's model file is there): [{"name", "held_out", "signals": {signal: {unit, time, logged,
     fitted, initial}}, "command_time", "commands"}]."""
     from sysid.data import load_log
-    from sysid.evaluate import fit_folder, model_file, open_loop_traces
+    from sysid.evaluate import fit_folder, model_file
 
     fitted = fit_folder("fitted", folder)
     summary = json.loads((pathlib.Path(folder) / "result.json").read_text(encoding="utf-8"))
     initial = model_file("initial", summary["model"]) if pathlib.Path(summary.get("model", "")).is_file() else None
     trained = {os.path.basename(p) for p in summary.get("logs", [])}
-    out = []
-    for path in log_paths:
-        log = load_log(path, map_path=map_path)
-        traces, units = open_loop_traces(fitted, log, nthread=nthread)
-        before = open_loop_traces(initial, log, nthread=nthread)[0] if initial is not None else {}
-        keep = _stride(len(log.time))
-        signals = {}
-        for s, (t, logged, sim) in traces.items():
-            k = _stride(len(t))
-            signals[s] = {"unit": units.get(s, ""), "time": t[k], "logged": logged[k], "fitted": sim[k],
-                          "initial": before[s][2][k] if s in before else None}
-        out.append({"name": os.path.basename(path), "held_out": os.path.basename(path) not in trained, "signals": signals,
-                    "command_time": log.time[keep], "commands": {a: c[keep] for a, c in log.ctrl.items()}})
-    return out
+    return [_prediction(fitted, initial, load_log(path, map_path=map_path), os.path.basename(path),
+                        held_out=os.path.basename(path) not in trained, nthread=nthread) for path in log_paths]
+
+
+def held_out_predictions(model: mujoco.MjModel, result: Any, loop: Any, logs: Sequence[Any], names: Sequence[str], *,
+                         fold: int | None = None, nthread: int | None = None) -> list[dict]:
+    """Open-loop predictions of held-out logs by a fit's fitted and initial values, as `predict_logs`
+    gives them (with "fold": the cross-validation fold whose fit predicts, when given)."""
+    from sysid.evaluate import ModelUnderTest
+
+    fitted = ModelUnderTest("fitted", "fit", model, result.params, np.asarray(result.values, float), loop)
+    initial = ModelUnderTest("initial", "fit", model, result.params, result.params.initial, loop)
+    extra = {} if fold is None else {"fold": fold}
+    return [_prediction(fitted, initial, log, os.path.basename(name), held_out=True, nthread=nthread) | extra
+            for log, name in zip(logs, names)]
+
+
+def _prediction(fitted: Any, initial: Any, log: Any, name: str, *, held_out: bool, nthread: int | None) -> dict:
+    """{"name", "held_out", "signals": {signal: {unit, time, logged, fitted, initial}}, "command_time", "commands"}:
+    one log replayed open loop by two `ModelUnderTest`s (initial may be None), decimated to MAX_POINTS."""
+    from sysid.evaluate import open_loop_traces
+
+    traces, units = open_loop_traces(fitted, log, nthread=nthread)
+    before = open_loop_traces(initial, log, nthread=nthread)[0] if initial is not None else {}
+    keep = _stride(len(log.time))
+    signals = {}
+    for s, (t, logged, sim) in traces.items():
+        k = _stride(len(t))
+        signals[s] = {"unit": units.get(s, ""), "time": t[k], "logged": logged[k], "fitted": sim[k],
+                      "initial": before[s][2][k] if s in before else None}
+    return {"name": name, "held_out": held_out, "signals": signals, "command_time": log.time[keep],
+            "commands": {a: c[keep] for a, c in log.ctrl.items()}}

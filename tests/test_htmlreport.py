@@ -84,3 +84,34 @@ def test_report_of_a_folder_without_result_json_is_a_user_error(tmp_path, capsys
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "result.json: not found" in err
+
+
+def test_a_fit_with_held_out_data_draws_its_predictions_in_report_html(tmp_path, truth_model):
+    """--val-log and --cv: report.html shows each held-out log replayed open loop (the validation log
+    by the final fit, each fold's held-out log by that fold's fit) with its commands, decimated."""
+    import re
+
+    from conftest import PENDULUM_XML, make_log, write_csv
+
+    from sysid.reportdata import MAX_POINTS
+
+    (tmp_path / "pendulum.xml").write_text(PENDULUM_XML.replace('armature="0.05"', 'armature="0.02"'))  # the true one
+    paths = [write_csv(make_log(truth_model, 1.2, seed=20 + i), tmp_path / f"run{i}.csv") for i in range(3)]
+    (tmp_path / "fit.yaml").write_text("horizons: [0.5]\n")
+    assert main(["fit", "--model", str(tmp_path / "pendulum.xml"), "--log", str(paths[0]), "--log", str(paths[1]),
+                 "--val-log", str(paths[2]), "--cv", "2", "--params", "damping,frictionloss", "--optimizer", "lsq",
+                 "--config", str(tmp_path / "fit.yaml"), "--out", str(tmp_path / "calib"), "--quiet", "--check", "off"]) == 0
+    page = (tmp_path / "calib" / "report.html").read_text()
+    heldout = re.search(r'<section id="heldout">(.*?)</section>', page, re.S).group(1)
+    headings = re.findall(r"<h3>(.*?)</h3>", heldout)
+    assert headings == ["run2.csv (held-out data), open loop", "run0.csv (held out of fold 1), open loop",
+                        "run1.csv (held out of fold 2), open loop"]
+    assert heldout.count('src="data:image/png;base64,') == 3
+    data = json.loads((tmp_path / "calib" / "report_data.json").read_text())
+    first = data["heldout"][0]
+    assert list(first["commands"]) == ["motor"] and len(first["command_time"]) <= MAX_POINTS
+    pos = first["signals"]["hinge.pos"]
+    assert len(pos["time"]) <= MAX_POINTS < 601  # 1.2 s at 500 Hz, decimated
+    fitted_error = np.sqrt(np.nanmean((np.array(pos["fitted"]) - pos["logged"]) ** 2))
+    initial_error = np.sqrt(np.nanmean((np.array(pos["initial"]) - pos["logged"]) ** 2))
+    assert fitted_error < initial_error / 5  # the fitted model predicts the held-out log, the initial one does not

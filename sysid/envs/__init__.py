@@ -2,7 +2,7 @@
 
     env = sysid.envs.make_env("bundle/", task="swingup")            # parameters drawn each episode
     venv = sysid.envs.make_vec_env("bundle/", task="swingup", num_envs=8)
-    model, delay, values = sysid.envs.sample_model("bundle/", rng)   # for trainers with their own loop
+    model, delay, values, loop = sysid.envs.sample_model("bundle/", rng)   # for trainers with their own loop
 
 Needs the `rl` extra (gymnasium): `pip install -e ".[rl]"`.
 """

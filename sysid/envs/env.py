@@ -37,11 +37,15 @@ class SysidEnv(gym.Env):
       task: a task name ("swingup", "reach") or a `Task` instance; options go to the named task.
       randomize: draw the parameters each episode (False: the calibrated values every episode).
       delay: s, overrides the bundle's delay (drawn or calibrated) when given.
-      actuator: optional actuator model applied to the delayed control at every model step.
-      residual: optional residual dynamics, set as `qfrc_applied` at every model step from the
-        state and the delayed command (before `actuator`, as in training): a folder written by
-        `sysid residual train` (for this model; a path also works with async vector envs) or an
-        object with `compute(qpos (1, nq), qvel (1, nv), ctrl (1, nu)) -> (1, nv)`.
+      actuator: optional hook applied to the delayed control at every model step (the bundle's own
+        actuator models, from a fit with `--actuator`, run without it: see below).
+      residual: optional residual dynamics replacing the bundle's: a folder written by `sysid residual
+        train` (for this model; a path also works with async vector envs) or an object with
+        `compute(qpos (1, nq), qvel (1, nv), ctrl (1, nu)) -> (1, nv)`.
+    The bundle's actuator models (actuators.json) and residual dynamics run in the step loop as the
+    fit's rollouts run them (`sysid.closedloop.StepLoop`): their generalized force, from the state and
+    the delayed command (before `actuator`), is held as `qfrc_applied` over their control period;
+    the MJCF actuators they replace are switched off; their fitted numbers are drawn each episode.
       action_history: past actions appended to the observation (a delay makes them part of the state).
     Observation: float32, the task's features then the last `action_history` actions, newest first.
     Info: "params" (the drawn values by name) and "delay" (s) from reset; "time" (s) from step.
@@ -62,7 +66,8 @@ class SysidEnv(gym.Env):
             from actuator_models.residual import load_residual
 
             residual = load_residual(residual, self.model)
-        self.residual = residual
+        self.loop = self.bundle.step_loop(self.model, residual=residual)  # actuator models, residual (or None)
+        self.residual = None if self.loop is None else self.loop.loop.residual
         self._delay_override = delay
         m = self.model
         if m.nu == 0:
@@ -91,6 +96,8 @@ class SysidEnv(gym.Env):
         if not (np.isfinite(self.delay) and self.delay >= 0):
             raise UserError(f"delay must be >= 0 s, got {self.delay}")
         mujoco.mj_resetData(self.model, self.data)
+        if self.loop is not None:
+            self.loop.reset(self.values)
         self.task.reset(self.model, self.data, self.np_random)
         mujoco.mj_forward(self.model, self.data)
         self._steps = 0
@@ -107,9 +114,9 @@ class SysidEnv(gym.Env):
         new, old = self._commands[-1 - self._lag], self._commands[-2 - self._lag]
         controls = new + self._old_weight[:, None] * (old - new)
         for u in controls:
+            if self.loop is not None:
+                self.loop.before_step(self.data, u)
             self.data.ctrl[:] = u if self.actuator is None else self.actuator(self.model, self.data, u)
-            if self.residual is not None:
-                self.data.qfrc_applied[:] = self.residual.compute(self.data.qpos[None], self.data.qvel[None], u[None])[0]
             mujoco.mj_step(self.model, self.data)
         self._steps += 1
         if self.action_history:
