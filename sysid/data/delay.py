@@ -204,8 +204,12 @@ class _Problem:
             self.targets.append(qdd[joint])
             self.coupling.append(_standard(np.stack(columns, axis=1)))
         self.actuators = [(a, log.time, log.ctrl[a]) for a in pairs]
-        block = np.minimum(np.arange(self.rows) * SEGMENTS // max(self.rows, 1), SEGMENTS - 1)
-        self.masks = [np.ones(self.rows, bool), *(block != k for k in range(SEGMENTS))]
+        self.block = np.minimum(np.arange(self.rows) * SEGMENTS // max(self.rows, 1), SEGMENTS - 1)
+        # Per block, the products of the regressors that do not depend on the delay (states and
+        # coupling terms): a cost then needs only the delayed commands' products, and the rows left out
+        # by a jackknife mask are one block's share subtracted from the total.
+        self.fixed = [np.concatenate([self.states, coupling], axis=1) for coupling in self.coupling]
+        self.fixed_products = [_block_products(self.block, d, d, y) for d, y in zip(self.fixed, self.targets)]
 
     def _filter(self, x: np.ndarray, deriv: int = 0) -> np.ndarray:
         return savgol_filter(x, self.window, _POLYORDER, deriv=deriv, delta=self.period, mode="interp")
@@ -224,26 +228,50 @@ class _Problem:
         out = np.ones(1 + SEGMENTS)
         if self.rows == 0 or not self.targets:
             return out
-        columns = [self.states]
+        commands = None
         if delay is not None:
-            commands = [self._filter(self.delayed(t, u, delay))[self.keep] for _, t, u in self.actuators]
-            columns.append(np.stack(commands, axis=1) / np.maximum([np.std(c) for c in commands], 1e-12))
-        for k, mask in enumerate(self.masks):
-            total = 0.0
-            for y, coupling in zip(self.targets, self.coupling):
-                design = np.concatenate([*columns, coupling], axis=1)[mask]
-                total += _residual(design, y[mask]) / max(np.sum((y[mask] - y[mask].mean()) ** 2), 1e-300)
-            out[k] = total / len(self.targets)
-        return out
+            columns = [self._filter(self.delayed(t, u, delay))[self.keep] for _, t, u in self.actuators]
+            commands = np.stack(columns, axis=1) / np.maximum([np.std(c) for c in columns], 1e-12)
+        total = np.zeros(1 + SEGMENTS)
+        for fixed, (gram_f, rhs_f, yy, ysum, count), y in zip(self.fixed, self.fixed_products, self.targets):
+            if commands is None:
+                gram, rhs = gram_f, rhs_f
+            else:  # the design [commands | fixed], block by block
+                gram_c, rhs_c, *_ = _block_products(self.block, commands, commands, y)
+                cross = _block_cross(self.block, commands, fixed)
+                gram = np.concatenate([np.concatenate([gram_c, cross], axis=2),
+                                       np.concatenate([cross.transpose(0, 2, 1), gram_f], axis=2)], axis=1)
+                rhs = np.concatenate([rhs_c, rhs_f], axis=1)
+            for k in range(1 + SEGMENTS):  # k = 0: every row; k > 0: block k - 1 left out
+                keep = slice(None) if k == 0 else np.arange(SEGMENTS) != k - 1
+                g, b = gram[keep].sum(axis=0), rhs[keep].sum(axis=0)
+                n, sy, syy = count[keep].sum(), ysum[keep].sum(), yy[keep].sum()
+                total[k] += _residual_from_products(g, b, syy) / max(syy - sy**2 / max(n, 1), 1e-300)
+        return total / len(self.targets)
 
 
-def _residual(design: np.ndarray, y: np.ndarray) -> float:
-    """Residual sum of squares of least squares y ~ design (R, C), by the normal equations with a
-    tiny ridge for rank-deficient columns (LAPACK's SVD is 30x slower on these small problems)."""
-    gram = design.T @ design
-    gram[np.diag_indices_from(gram)] += 1e-10 * max(float(np.trace(gram)), 1e-300)
-    coef = np.linalg.solve(gram, design.T @ y)
-    return float(np.sum((y - design @ coef) ** 2))
+def _block_products(block: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per block (SEGMENTS): a^T b (S, ca, cb), a^T y (S, ca), y^T y (S,), sum y (S,), rows (S,)."""
+    gram = _block_cross(block, a, b)
+    rhs = np.stack([a[block == k].T @ y[block == k] for k in range(SEGMENTS)])
+    yy = np.array([y[block == k] @ y[block == k] for k in range(SEGMENTS)])
+    ysum = np.array([y[block == k].sum() for k in range(SEGMENTS)])
+    count = np.bincount(block, minlength=SEGMENTS).astype(float)
+    return gram, rhs, yy, ysum, count
+
+
+def _block_cross(block: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per block a^T b: (SEGMENTS, ca, cb)."""
+    return np.stack([a[block == k].T @ b[block == k] for k in range(SEGMENTS)])
+
+
+def _residual_from_products(gram: np.ndarray, rhs: np.ndarray, yy: float) -> float:
+    """Residual sum of squares of least squares y ~ design from design^T design, design^T y and y^T y,
+    with a tiny ridge for rank-deficient columns (the same solve as on the rows themselves)."""
+    ridged = gram.copy()
+    ridged[np.diag_indices_from(ridged)] += 1e-10 * max(float(np.trace(gram)), 1e-300)
+    coef = np.linalg.solve(ridged, rhs)
+    return max(float(yy - 2 * coef @ rhs + coef @ gram @ coef), 0.0)
 
 
 def _standard(columns: np.ndarray) -> np.ndarray:
