@@ -67,7 +67,7 @@ def load_vector_map(path: str | os.PathLike) -> VectorMap:
     signals = [s for key in ("state", "action") for s in values.get(key, ()) if s is not None]
     if len(set(signals)) != len(signals):
         raise UserError(f"{source}: '{next(s for s in signals if signals.count(s) > 1)}' is in both state and action")
-    if not any(split_signal_name(s)[0] == "pos" for s in signals):  # type: ignore[index]
+    if not any((split_signal_name(s) or ("",))[0] == "pos" for s in signals):  # sensor targets split to None
         raise UserError(f"{source}: state: no JOINT.pos signal; a log needs at least one")
     return VectorMap(source, **values)
 

@@ -39,7 +39,7 @@ def load_parquet(path: str | os.PathLike, *, column_map: ColumnMap | None = None
     except (OSError, pa.ArrowException, ValueError, UnicodeDecodeError) as e:
         raise UserError(f"{source}: cannot read Parquet file ({one_line(e)})") from None
     numbers = {str(f.name) for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)}
-    plan = plan_columns(source, header, column_map, numeric=lambda names: numbers & set(names))
+    plan = plan_columns(source, header, column_map, numeric=lambda names: _finite_columns(source, numbers & set(names)))
     index = {name: i for i, name in enumerate(header)}
     used = sorted({index[entry.column] for entry in plan.values()})
     try:
@@ -56,6 +56,23 @@ def load_parquet(path: str | os.PathLike, *, column_map: ColumnMap | None = None
         problem = "empty cell" if column[row].is_valid is False else f"{raw[header[col]][row]:g} is not a finite number"
         raise UserError(f"{source}: {describe_column(header[col], plan)}, row {row + 1}: {problem}")
     return build_log(source, plan, raw)
+
+
+def _finite_columns(source: str, names: set[str]) -> set[str]:
+    """Of these numeric columns, those whose every value is a finite number (as the CSV reader's
+    test for a column that may name an MJCF sensor): a column with gaps is not read as one."""
+    if not names:
+        return set()
+    try:
+        table = pq.read_table(source, columns=sorted(names))
+    except (OSError, pa.ArrowException, ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"{source}: cannot read Parquet file ({one_line(e)})") from None
+    out = set()
+    for name in names:
+        values = np.asarray(table.column(name).cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64)
+        if np.isfinite(values).all():
+            out.add(name)
+    return out
 
 
 def _numbers(source: str, name: str, column: pa.ChunkedArray, plan: dict[str, MapEntry]) -> np.ndarray:

@@ -48,7 +48,7 @@ def plan_columns(source: str, header: list[str], column_map: ColumnMap | None, *
         if len(header) == 1 and re.search(r"[;\t|]", header[0]):
             raise UserError(f"{source}: no 'time' column; the header is one column {header[0]!r}: use commas")
         raise UserError(f"{source}: no 'time' column{via_map}; columns: {list_names(header)}")
-    if not any(split_signal_name(target)[0] == "pos" for target in plan):  # type: ignore[index]
+    if not any((split_signal_name(target) or ("",))[0] == "pos" for target in plan):  # sensor columns split to None
         raise UserError(
             f"{source}: no JOINT.pos column{via_map}; a log needs at least one; columns: {list_names(header)}"
         )
