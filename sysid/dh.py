@@ -104,6 +104,7 @@ def arm_spec(links: Sequence[Link], *, convention: Convention, name: str = "dh_a
         raise UserError("a DH table needs at least one link")
     spec = mujoco.MjSpec()
     spec.modelname = name
+    spec.compiler.degree = False  # DH angles and joint ranges are radians
     spec.option.timestep = timestep
     spec.option.gravity = list(gravity)
     parent = spec.worldbody.add_body(name="base", pos=list(base_pos), quat=list(base_quat))

@@ -24,6 +24,7 @@ import scipy.linalg
 from sysid.inverse.signals import Samples
 
 STANDARD = ("m", "mx", "my", "mz", "Ixx", "Ixy", "Ixz", "Iyy", "Iyz", "Izz")
+ZERO_COLUMN = 1e-9  # a column this small relative to the largest is zero (rounding of the differences)
 RANK_TOL = 1e-7  # |R_ii| / |R_00| of the column-scaled regressor below this: a dependent column
 
 
@@ -76,6 +77,7 @@ def write_standard(model: mujoco.MjModel, body: int, phi: np.ndarray) -> None:
     quat = np.empty(4)
     mujoco.mju_mat2Quat(quat, axes.ravel())
     model.body_mass[body], model.body_ipos[body], model.body_iquat[body], model.body_inertia[body] = m, c, quat, moments
+    model.body_sameframe[body] = mujoco.mjtSameFrame.mjSAMEFRAME_NONE  # else MuJoCo skips body_ipos / body_iquat
 
 
 def inverse_model(model: mujoco.MjModel) -> mujoco.MjModel:
@@ -110,8 +112,7 @@ def body_regressor(model: mujoco.MjModel, bodies: list[int], samples: Samples) -
     """
     m = inverse_model(model)
     data = mujoco.MjData(m)
-    ref = np.zeros(10)
-    ref[0] = 1.0  # a 1 kg point mass at the origin: any m != 0 would do
+    ref = np.array([1.0, 0, 0, 0, 1.0, 0, 0, 1.0, 0, 1.0])  # 1 kg, 1 kg m^2: any m != 0 would do (no singular mass matrix)
     for b in bodies:
         write_standard(m, b, ref)
     base = inverse_torques(m, samples, data)
@@ -122,7 +123,7 @@ def body_regressor(model: mujoco.MjModel, bodies: list[int], samples: Samples) -
             cols.append(inverse_torques(m, samples, data) - base)
             write_standard(m, b, ref)
     Y = np.stack(cols, axis=2)
-    rest = base - Y[:, :, 0::10].sum(axis=2)  # base holds every fitted body's 1 kg reference mass
+    rest = base - Y @ np.tile(ref, len(bodies))  # base holds every fitted body's reference inertial
     return Y, rest
 
 
@@ -167,9 +168,9 @@ class BaseParameters:
 def base_parameters(W: np.ndarray) -> BaseParameters:
     """(M, P) regressor -> its base parameters (QR with column pivoting on unit-norm columns)."""
     norms = np.linalg.norm(W, axis=0)
-    live = norms > 0
+    live = norms > ZERO_COLUMN * norms.max()  # columns of rounding noise only (a parameter the torques never see)
     scale = np.where(live, norms, 1.0)
-    _, R, perm = scipy.linalg.qr(W / scale, mode="economic", pivoting=True)
+    _, R, perm = scipy.linalg.qr(W * (live / scale), mode="economic", pivoting=True)
     diag = np.abs(np.diag(R))
     rank = int(np.sum(diag > RANK_TOL * diag[0])) if diag.size and diag[0] > 0 else 0
     index, dependent = perm[:rank], perm[rank:]

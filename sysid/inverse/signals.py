@@ -2,8 +2,10 @@
 velocities and accelerations by central differences of the filtered positions, decimation.
 
 The measured torque goes through the same zero-phase filter as the positions, so the torque and
-the accelerations it is compared with see the same (zero) phase and the same attenuation
-(Gautier's parallel filtering). After the filter, samples closer than the cut-off's period carry
+the accelerations it is compared with see the same (zero) phase and the same attenuation. The
+friction columns, which are far from linear in the velocity (a smoothed sign), are computed at the
+log's full rate and then filtered like the torque (Gautier's parallel filtering): the filtered
+torque of a Coulomb friction is the filtered sign, not the sign of the filtered velocity. After the filter, samples closer than the cut-off's period carry
 little new information: rows are kept at about `KEEP_PER_CUTOFF` times the cut-off frequency.
 """
 
@@ -18,6 +20,7 @@ from scipy import signal
 
 from sysid.data import Log
 from sysid.errors import UserError
+from sysid.inverse.friction import LINEAR, column
 
 KEEP_PER_CUTOFF = 4.0  # rows kept per second per Hz of cut-off (the filtered signal's content ends there)
 EDGE_PERIODS = 2.0  # cut-off periods dropped at each end of a log (filtfilt's transients)
@@ -57,6 +60,8 @@ class Samples:
     Attributes:
       q: (N, nq) positions; qd, qdd: (N, nv) velocities and accelerations (rad/s, rad/s^2 or m/s, m/s^2).
       tau: (N, k) filtered measured effort of the `dofs` (N m or N).
+      friction: linear friction model -> (N, k) its column (`sysid.inverse.friction.column`) of each
+        joint with an effort, computed at the full rate and filtered like `tau`.
       dofs: (k,) dof indices of the joints with an `.effort` column; joints: their names.
       time: (N,) s, each row's time in its log; log: (N,) index of the log; block: (N,) index of
         the resampling window (unique across logs).
@@ -67,6 +72,7 @@ class Samples:
     qd: np.ndarray
     qdd: np.ndarray
     tau: np.ndarray
+    friction: dict[str, np.ndarray]
     dofs: np.ndarray
     joints: tuple[str, ...]
     time: np.ndarray
@@ -80,7 +86,7 @@ def effort_joints(model: mujoco.MjModel, logs: Sequence[Log]) -> list[str]:
     UserError when there is none or a joint of the model is not logged."""
     names = [model.joint(j).name for j in range(model.njnt)]
     for j, name in enumerate(names):
-        if model.jnt_type[j] not in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
+        if int(model.jnt_type[j]) not in (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)):
             raise UserError(f"--objective inverse: joint {name!r} is a free or ball joint; inverse dynamics here needs hinge and slide joints")
         for log in logs:
             if name not in log.pos:
@@ -92,8 +98,10 @@ def effort_joints(model: mujoco.MjModel, logs: Sequence[Log]) -> list[str]:
     return joints
 
 
-def prepare(model: mujoco.MjModel, logs: Sequence[Log], spec: FilterSpec = FilterSpec()) -> Samples:
-    """Resample, filter, differentiate and decimate every log (see the module docstring)."""
+def prepare(model: mujoco.MjModel, logs: Sequence[Log], spec: FilterSpec = FilterSpec(),
+            friction: Sequence[str] = LINEAR) -> Samples:
+    """Resample, filter, differentiate and decimate every log (see the module docstring);
+    `friction`: the linear friction models whose columns are filtered in parallel."""
     joints = effort_joints(model, logs)
     names = [model.joint(j).name for j in range(model.njnt)]
     dofs = np.array([model.joint(n).dofadr[0] for n in joints])
@@ -111,6 +119,8 @@ def prepare(model: mujoco.MjModel, logs: Sequence[Log], spec: FilterSpec = Filte
         pos = np.stack([np.interp(grid, log.time, log.pos[n]) for n in names], 1)
         eff = np.stack([np.interp(grid, log.time, log.effort[n]) for n in joints], 1)
         q, qd, qdd, tau = _filtered(pos, eff, dt, cutoff, spec)
+        eff_dofs = [names.index(n) for n in joints]
+        cols = [_lowpass(column(m, qd[:, eff_dofs]), dt, cutoff, spec) for m in friction]
         edge = int(np.ceil(EDGE_PERIODS / (cutoff * dt)))
         step = max(1, int(rate / (KEEP_PER_CUTOFF * cutoff)))
         keep = np.arange(edge, len(grid) - edge, step)
@@ -120,16 +130,17 @@ def prepare(model: mujoco.MjModel, logs: Sequence[Log], spec: FilterSpec = Filte
         t = grid[keep] - grid[0]
         block = nblock + np.floor(t / block_s).astype(int)
         nblock = int(block.max()) + 1
-        parts.append((q[keep], qd[keep], qdd[keep], tau[keep], t, np.full(len(keep), k), block))
+        parts.append((q[keep], qd[keep], qdd[keep], tau[keep], t, np.full(len(keep), k), block, *(c[keep] for c in cols)))
     qpos_of = np.array([model.jnt_qposadr[model.joint(n).id] for n in names])
     dof_of = np.array([model.jnt_dofadr[model.joint(n).id] for n in names])
     q, qd, qdd = (np.zeros((sum(len(p[0]) for p in parts), w)) for w in (model.nq, model.nv, model.nv))
     stacked = [np.concatenate([p[i] for p in parts]) for i in range(7)]
     q[:, qpos_of], qd[:, dof_of], qdd[:, dof_of] = stacked[0], stacked[1], stacked[2]
     info = {"method": spec.method, "cutoff_hz": cutoff, "order": spec.order if spec.method == "butterworth" else 3,
-            "zero_phase": True, "torque_filtered": True, "sample_rate_hz": rates, "rows_per_s": min(rates) / max(1, int(min(rates) / (KEEP_PER_CUTOFF * cutoff))),
+            "zero_phase": True, "torque_filtered": True, "friction_columns": "computed at the full rate, then filtered like the torque", "sample_rate_hz": rates, "rows_per_s": min(rates) / max(1, int(min(rates) / (KEEP_PER_CUTOFF * cutoff))),
             "edge_s": EDGE_PERIODS / cutoff, "block_s": block_s, "blocks": nblock}
-    return Samples(q, qd, qdd, stacked[3], dofs, tuple(joints), stacked[4], stacked[5].astype(int), stacked[6], info)
+    columns = {m: np.concatenate([p[7 + i] for p in parts]) for i, m in enumerate(friction)}
+    return Samples(q, qd, qdd, stacked[3], columns, dofs, tuple(joints), stacked[4], stacked[5].astype(int), stacked[6], info)
 
 
 def _filtered(pos: np.ndarray, eff: np.ndarray, dt: float, cutoff: float, spec: FilterSpec):
@@ -147,3 +158,11 @@ def _filtered(pos: np.ndarray, eff: np.ndarray, dt: float, cutoff: float, spec: 
     q = signal.filtfilt(b, a, pos, axis=0)
     qd = np.gradient(q, dt, axis=0)
     return q, qd, np.gradient(qd, dt, axis=0), signal.filtfilt(b, a, eff, axis=0)
+
+
+def _lowpass(x: np.ndarray, dt: float, cutoff: float, spec: FilterSpec) -> np.ndarray:
+    """(T, ...) -> the same zero-phase low-pass `_filtered` applies to the torque."""
+    if spec.method == "savgol":
+        return _filtered(x, x, dt, cutoff, spec)[3]
+    b, a = signal.butter(spec.order, cutoff * 2 * dt)
+    return signal.filtfilt(b, a, x, axis=0)

@@ -111,16 +111,16 @@ def build_problem(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, 
             raise UserError(f"--objective inverse fits {', '.join(k + '@...' for k in KINDS)}; {p.name} is not one of them "
                             f"(use --objective forward or forward+inverse for it)")
     body_names = list(dict.fromkeys(p.target for p in params if p.kind == "inertial"))
-    samples = prepare(model, logs, options.filter)
+    linear = [m for m in options.friction if m in fr.LINEAR]
+    if "sigmoid" in options.friction:
+        linear.append("coulomb")  # the linear solve's stand-in; the nonlinear solve replaces it
+    samples = prepare(model, logs, options.filter, friction=linear)
     for p in params:
         if p.kind != "inertial" and p.target not in samples.joints:
             raise UserError(f"--objective inverse: {p.name}: joint {p.target!r} has no '.effort' column; its torque is not measured")
     bodies = [model.body(n).id for n in body_names]
     Y, rest = body_regressor(model, bodies, samples)
     n, k = samples.tau.shape
-    linear = [m for m in options.friction if m in fr.LINEAR]
-    if "sigmoid" in options.friction:
-        linear.append("coulomb")  # the linear solve's stand-in; the nonlinear solve replaces it
     armature = [p.target for p in params if p.kind == "armature"]
     cols = [Y.reshape(n * k, -1)]
     names = [f"{s}@{b}" for b in body_names for s in STANDARD]
@@ -138,7 +138,7 @@ def build_problem(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, 
     for jk, j in enumerate(samples.joints):
         for m in linear:
             col = np.zeros((n, k))
-            col[:, jk] = fr.column(m, qd[:, jk])
+            col[:, jk] = samples.friction[m][:, jk]
             cols.append(col.reshape(-1, 1))
             names.append(f"{m}@{j}")
             dof = samples.dofs[jk]
@@ -207,6 +207,7 @@ class InverseResult:
       uncertainty: Jacobian intervals of `values`; robust_std: (n,) their sandwich (over windows) errors.
       rmse: joint -> torque RMSE (N m) of the consistent solution; rmse_initial: of the initial model.
       timings: s per step (regressor, linear, consistent, intervals).
+      problem: the regressor problem; widened: parameters whose search box was widened to the value.
     """
 
     params: ParamSet
@@ -222,6 +223,7 @@ class InverseResult:
     rmse_initial: dict[str, float]
     timings: dict[str, float]
     problem: Problem
+    widened: tuple[str, ...] = ()
 
     def base_report(self) -> list[dict]:
         """result.json's `inverse.base_parameters`: one entry per base parameter."""
@@ -348,12 +350,33 @@ class _Layout:
         for jk, start, _ in self.sig_index:
             z[start] = 2 * abs(lin.p[self.col[f"coulomb@{self.problem.joints[jk]}"]])
         lo, hi = self.bounds()
-        return np.clip(z, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
+        margin = 1e-9 * np.maximum(np.abs(z), 1.0)
+        return np.clip(z, lo + margin, hi - margin)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        lo = np.concatenate([self.params.lower, [b[0] for b in self.extra_bounds]])
-        hi = np.concatenate([self.params.upper, [b[1] for b in self.extra_bounds]])
+        """The solve's box: a fitted parameter's physical lower bound only (0 for friction and armature,
+        none for theta, where every value is a valid body); the ParamSet's search box is widened to
+        the result afterwards (`widened`)."""
+        physical = np.array([-np.inf if p.kind == "inertial" else max(p.lower, 0.0) for p in self.params])
+        lo = np.concatenate([physical, [b[0] for b in self.extra_bounds]])
+        hi = np.concatenate([np.full(len(self.params), np.inf), [b[1] for b in self.extra_bounds]])
         return lo, hi
+
+    def widened(self, values: np.ndarray) -> tuple[ParamSet, list[str]]:
+        """The ParamSet with each search box widened to hold its fitted value (by half the value's
+        distance past the bound), and the names of those widened."""
+        out, names = [], []
+        for p, v in zip(self.params, values):
+            lo, hi = p.lower, p.upper
+            if v <= lo + 1e-9 * (hi - lo):
+                lo = max(v - 0.5 * (lo - v) - 0.1 * (hi - lo), 0.0 if p.transform == "log" else -np.inf)
+            if v >= hi - 1e-9 * (hi - lo):
+                hi = v + 0.5 * (v - hi) + 0.1 * (hi - lo)
+            if (lo, hi) != (p.lower, p.upper):
+                names.append(p.name)
+                p = dataclasses.replace(p, lower=lo, upper=hi)
+            out.append(p)
+        return ParamSet(out, model=self.model), names
 
     def solve(self, lin: LinearSolution):
         prob = self.problem
@@ -397,11 +420,12 @@ class _Layout:
         return sol.x, r, J, groups
 
     def result(self, z, r, J, groups, lin: LinearSolution, timings: dict) -> InverseResult:
-        prob, params, n = self.problem, self.params, len(self.params)
+        prob, n = self.problem, len(self.params)
         values = z[:n].copy()
         for jk, start, index in self.sig_index:
             if index is not None:  # frictionloss carries the sigmoid's mean Coulomb level
                 values[index] = 0.5 * z[start]
+        params, widened = self.widened(values)
         extra = {name: float(v) for name, v in zip(self.extra_names, z[n:])}
         phi = np.array([standard_from_theta(z[idx]) for _, idx in self.theta_index]).reshape(-1, 10)
         p = self.linear_p(z)
@@ -417,7 +441,7 @@ class _Layout:
         rmse = {j: float(np.sqrt(np.mean(fitted[prob.row_joint == jk] ** 2))) for jk, j in enumerate(prob.joints)}
         rmse0 = {j: float(np.sqrt(np.mean(init_res[prob.row_joint == jk] ** 2))) for jk, j in enumerate(prob.joints)}
         return InverseResult(params, values, extra, phi, np.array([consistent(f) for f in phi], bool), lin, beta_c, unc,
-                             robust, rmse, rmse0, timings, prob)
+                             robust, rmse, rmse0, timings, prob, tuple(widened))
 
 
 def _nearest_consistent(phi: np.ndarray, floor: float = 1e-6) -> np.ndarray:
