@@ -32,17 +32,15 @@ def sandwich(A: np.ndarray, r: np.ndarray, blocks: np.ndarray) -> np.ndarray:
     return bread @ meat @ bread
 
 
-def block_bootstrap(A: np.ndarray, b: np.ndarray, blocks: np.ndarray, estimate: np.ndarray, *, resamples: int,
-                    seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Standard errors (q,) and 95% percentile intervals (q, 2) of argmin |A x - b| by a block bootstrap.
+def block_bootstrap(A: np.ndarray, b: np.ndarray, blocks: np.ndarray, *, resamples: int, seed: int) -> np.ndarray:
+    """(q,) standard errors of argmin |A x - b| by a block bootstrap (NaN when `resamples` is 0).
 
     Args:
-      A: (M, q) rows; b: (M,); blocks: (M,) window of each row; estimate: (q,) the full-data
-        solution (returned with zero spread when `resamples` is 0).
+      A: (M, q) rows; b: (M,); blocks: (M,) window of each row.
     """
     q = A.shape[1]
     if resamples <= 0:
-        return np.full(q, np.nan), np.stack([estimate, estimate], 1)
+        return np.full(q, np.nan)
     ids, inverse = np.unique(blocks, return_inverse=True)
     normal = np.zeros((len(ids), q, q))
     rhs = np.zeros((len(ids), q))
@@ -55,4 +53,4 @@ def block_bootstrap(A: np.ndarray, b: np.ndarray, blocks: np.ndarray, estimate: 
     for k in range(resamples):
         counts = np.bincount(rng.integers(0, len(ids), len(ids)), minlength=len(ids)).astype(float)
         draws[k] = np.linalg.lstsq(np.tensordot(counts, normal, 1), counts @ rhs, rcond=None)[0]
-    return draws.std(axis=0, ddof=1), np.percentile(draws, [2.5, 97.5], axis=0).T
+    return draws.std(axis=0, ddof=1)

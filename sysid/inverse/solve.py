@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import mujoco
 import numpy as np
-from scipy import optimize
+from scipy import optimize, stats
 
 from sysid import inertial
 from sysid.data import Log
@@ -154,8 +154,10 @@ class LinearSolution:
     """The weighted least-squares solution on the base parameters.
 
     beta: (r,) base parameters; std_jacobian, std_sandwich, std_bootstrap: (r,) their standard
-    errors; ci95_bootstrap: (r, 2); sigma: (k,) each joint's residual scale (N m) used as its
-    noise level; p: (P,) all parameters (the initial model's, changed least to match beta).
+    errors; ci95_robust: (r, 2) beta -+ t(W - 1) x the larger of the sandwich and bootstrap errors, W
+    windows (cluster-robust inference with few windows uses Student's t with W - 1 degrees of
+    freedom); sigma: (k,) each joint's residual scale (N m) used as its noise level; p: (P,) all
+    parameters (the initial model's, changed least to match beta).
     """
 
     base: BaseParameters
@@ -163,7 +165,7 @@ class LinearSolution:
     std_jacobian: np.ndarray
     std_sandwich: np.ndarray
     std_bootstrap: np.ndarray
-    ci95_bootstrap: np.ndarray
+    ci95_robust: np.ndarray
     sigma: np.ndarray
     p: np.ndarray
     residual_scale: float
@@ -187,10 +189,13 @@ def solve_linear(problem: Problem, *, bootstrap: int = 200, seed: int = 0) -> Li
     s2 = float(r @ r) / max(len(r) - base.rank, 1)
     cov = s2 * np.linalg.pinv(A.T @ A)
     std_sand = np.sqrt(np.diag(sandwich(A, r, problem.row_block)))
-    std_boot, ci_boot = block_bootstrap(A, b, problem.row_block, beta, resamples=bootstrap, seed=seed)
+    std_boot = block_bootstrap(A, b, problem.row_block, resamples=bootstrap, seed=seed)
+    windows = len(np.unique(problem.row_block))
+    half = stats.t.ppf(0.975, max(windows - 1, 1)) * np.fmax(std_sand, np.nan_to_num(std_boot))
     M = base.matrix(W.shape[1])
     p = problem.p0 + np.linalg.pinv(M) @ (beta - M @ problem.p0)
-    return LinearSolution(base, beta, np.sqrt(np.diag(cov)), std_sand, std_boot, ci_boot, sigma, p, float(np.sqrt(s2)))
+    return LinearSolution(base, beta, np.sqrt(np.diag(cov)), std_sand, std_boot, np.stack([beta - half, beta + half], 1),
+                          sigma, p, float(np.sqrt(s2)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,9 +235,10 @@ class InverseResult:
         lin = self.linear
         texts = lin.base.describe(self.problem.names)
         return [{"combination": t, "linear": float(b), "consistent": float(c), "std_jacobian": float(sj),
-                 "std_sandwich": float(ss), "std_bootstrap": float(sb), "ci95_bootstrap": [float(lo), float(hi)]}
+                 "std_sandwich": float(ss), "std_bootstrap": float(sb), "ci95_jacobian": [float(b - 1.96 * sj), float(b + 1.96 * sj)],
+                 "ci95_robust": [float(lo), float(hi)]}
                 for t, b, c, sj, ss, sb, (lo, hi) in zip(texts, lin.beta, self.beta_consistent, lin.std_jacobian,
-                                                         lin.std_sandwich, lin.std_bootstrap, lin.ci95_bootstrap)]
+                                                         lin.std_sandwich, lin.std_bootstrap, lin.ci95_robust)]
 
 
 def fit_inverse(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, options: InverseOptions = InverseOptions()) -> InverseResult:
