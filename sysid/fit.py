@@ -26,7 +26,7 @@ from sysid.memory import check_memory
 from sysid.objective import EXPLAINED_LOSS, Objective
 from sysid.optim.blocks import block_uncertainty
 from sysid.optim import select_optimizers
-from sysid.priors import Priors, check_priors
+from sysid.priors import ExtraResiduals, Priors, check_priors
 from sysid.progress import Progress
 from sysid.params import ParamSet
 from sysid.sim import Simulator, single_threaded_blas
@@ -163,6 +163,8 @@ class FitResult:
         times then add up all starts.
       at_bound: names of the parameters that ended at a bound of their search box.
       warnings: the fit's warnings (each once), already issued through `warnings.warn`.
+      robust_std: (n,) standard errors that admit correlated residuals (model error), where the
+        objective provides them (`--objective inverse`), else None.
     """
 
     params: ParamSet
@@ -190,6 +192,7 @@ class FitResult:
     starts: tuple[tuple[int, float], ...] = ()
     at_bound: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    robust_std: np.ndarray | None = None  # (n,) standard errors robust to correlated residuals (`sysid.inverse`)
 
 
 AT_BOUND = 1e-3  # a fitted value this close to a bound, in the unit box, is reported as at the bound
@@ -197,7 +200,7 @@ AT_BOUND = 1e-3  # a fitted value this close to a bound, in the unit box, is rep
 
 def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig = FitConfig(), *, progress: bool = True,
         loop: "ClosedLoop | None" = None, choose: "Callable[[list[FitResult]], int] | None" = None,
-        quiet: bool = False) -> FitResult:
+        quiet: bool = False, extra_residuals: "ExtraResiduals | None" = None) -> FitResult:
     """Fit `params` of `model` to `logs` under the multiple-shooting rollout loss.
 
     Args:
@@ -207,6 +210,7 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
         error; default: the lowest final loss on the fitted logs.
       quiet: collect the warnings in `FitResult.warnings` without issuing them (inner fits of a
         cross-validation).
+      extra_residuals: residuals of another objective appended to every candidate's (`sysid.priors.ExtraResiduals`).
     The kept start's warnings are issued once each, after all starts ran.
     """
     results: list[FitResult] = []
@@ -214,7 +218,8 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
         for k in range(config.starts):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                r = _fit(model, logs, params, dataclasses.replace(config, seed=config.seed + k), progress=progress, loop=loop)
+                r = _fit(model, logs, params, dataclasses.replace(config, seed=config.seed + k), progress=progress, loop=loop,
+                         extra_residuals=extra_residuals)
             results.append(dataclasses.replace(r, warnings=tuple(dict.fromkeys(str(w.message) for w in caught))))
             if config.starts > 1:
                 logger.info("start %d/%d (seed %d): final loss %.6g", k + 1, config.starts, config.seed + k, r.loss_final)
@@ -238,7 +243,8 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
     )
 
 
-def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool, loop=None) -> FitResult:
+def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool, loop=None,
+         extra_residuals=None) -> FitResult:
     start_time = time.perf_counter()
     tracks = [bind_log(log, model) for log in logs]
     if len({tr.signals for tr in tracks}) > 1:
@@ -247,7 +253,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     check_memory(tracks, horizon=config.horizons[-1], timestep=model.opt.timestep, nu=model.nu, n=len(params), nx=nx)
     chain, reason = select_optimizers(config.optimizer, config.optimizer_options, model, params, closed_loop=loop is not None)
     logger.info("optimizer %s", reason)
-    priors = Priors.from_config(config.priors, params)
+    priors = dataclasses.replace(Priors.from_config(config.priors, params), extra=extra_residuals)
 
     def stage_priors(loss: ShootingLoss) -> Priors:
         """The config's priors, plus the shrinkage scaled to this stage's initial misfit."""

@@ -6,7 +6,9 @@ Every parameter of a fit becomes an independent, truncated distribution:
 * ``lognormal``: log(x) ~ Normal(log(centre), scale^2) truncated to [log(lower), log(upper)];
   `scale` is dimensionless (about the relative spread: 0.05 is +-5%).
 
-`scale` = widen x the fit's standard error (`fit_std`; for a lognormal, divided by the value).
+`scale` = widen x the fit's standard error (`fit_std`; for a lognormal, divided by the value); where
+result.json also gives a `robust_std` (standard errors that admit model error, `--objective inverse`),
+the larger of the two.
 A positive quantity (masses, damping, friction, armature, gains, the delay, ...) is lognormal
 unless its fitted value is 0 or its relative scale exceeds `MAX_LOG_SCALE`, where a normal is
 the better description. `mean` and `std` are the moments of the truncated distribution (what
@@ -167,6 +169,9 @@ def from_result(result: Mapping[str, Any], *, widen: float = 2.0) -> Randomizati
     for name, p in result["params"].items():
         value, lower, upper = float(p["value"]), float(p["lower"]), float(p["upper"])
         std = p.get("std")
+        robust = p.get("robust_std")  # admits model error (correlated residuals): the wider one sets the range
+        if isinstance(robust, (int, float)) and math.isfinite(robust) and not (isinstance(std, (int, float)) and std >= robust):
+            std = float(robust)
         known = isinstance(std, (int, float)) and math.isfinite(std)
         if not known:
             warnings.warn(f"{name}: the fit gives no finite standard error; holding it at {value:g} "

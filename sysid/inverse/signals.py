@@ -5,7 +5,9 @@ The measured torque goes through the same zero-phase filter as the positions, so
 the accelerations it is compared with see the same (zero) phase and the same attenuation. The
 friction columns, which are far from linear in the velocity (a smoothed sign), are computed at the
 log's full rate and then filtered like the torque (Gautier's parallel filtering): the filtered
-torque of a Coulomb friction is the filtered sign, not the sign of the filtered velocity. After the filter, samples closer than the cut-off's period carry
+torque of a Coulomb friction is the filtered sign, not the sign of the filtered velocity. Single
+samples of the effort far from their neighbours (sensor glitches) are replaced by the running median
+before filtering, and counted in the report. After the filter, samples closer than the cut-off's period carry
 little new information: rows are kept at about `KEEP_PER_CUTOFF` times the cut-off frequency.
 """
 
@@ -22,6 +24,7 @@ from sysid.data import Log
 from sysid.errors import UserError
 from sysid.inverse.friction import LINEAR, column
 
+SPIKE_LEVEL = 12.0  # an effort sample this many robust noise levels from its 5-sample running median is a spike
 KEEP_PER_CUTOFF = 4.0  # rows kept per second per Hz of cut-off (the filtered signal's content ends there)
 EDGE_PERIODS = 2.0  # cut-off periods dropped at each end of a log (filtfilt's transients)
 
@@ -109,7 +112,7 @@ def prepare(model: mujoco.MjModel, logs: Sequence[Log], spec: FilterSpec = Filte
     cutoff = float(spec.cutoff_hz) if spec.cutoff_hz is not None else min(10.0, 0.2 * min(rates))
     total = sum(log.duration for log in logs)
     block_s = float(spec.block_s) if spec.block_s is not None else min(1.0, total / 10)
-    parts, nblock = [], 0
+    parts, nblock, spikes = [], 0, 0
     for k, (log, rate) in enumerate(zip(logs, rates)):
         if cutoff >= 0.5 * rate:
             raise UserError(f"{log.source}: cut-off {cutoff:g} Hz is not below half the sampling rate {rate:.4g} Hz "
@@ -117,7 +120,8 @@ def prepare(model: mujoco.MjModel, logs: Sequence[Log], spec: FilterSpec = Filte
         dt = 1.0 / rate
         grid = np.arange(log.time[0], log.time[-1] + 0.5 * dt, dt)[: max(2, int(round(log.duration * rate)) + 1)]
         pos = np.stack([np.interp(grid, log.time, log.pos[n]) for n in names], 1)
-        eff = np.stack([np.interp(grid, log.time, log.effort[n]) for n in joints], 1)
+        eff, found = _despiked(np.stack([np.interp(grid, log.time, log.effort[n]) for n in joints], 1))
+        spikes += found
         q, qd, qdd, tau = _filtered(pos, eff, dt, cutoff, spec)
         eff_dofs = [names.index(n) for n in joints]
         cols = [_lowpass(column(m, qd[:, eff_dofs]), dt, cutoff, spec) for m in friction]
@@ -138,7 +142,8 @@ def prepare(model: mujoco.MjModel, logs: Sequence[Log], spec: FilterSpec = Filte
     q[:, qpos_of], qd[:, dof_of], qdd[:, dof_of] = stacked[0], stacked[1], stacked[2]
     info = {"method": spec.method, "cutoff_hz": cutoff, "order": spec.order if spec.method == "butterworth" else 3,
             "zero_phase": True, "torque_filtered": True, "friction_columns": "computed at the full rate, then filtered like the torque", "sample_rate_hz": rates, "rows_per_s": min(rates) / max(1, int(min(rates) / (KEEP_PER_CUTOFF * cutoff))),
-            "edge_s": EDGE_PERIODS / cutoff, "block_s": block_s, "blocks": nblock}
+            "edge_s": EDGE_PERIODS / cutoff, "block_s": block_s, "blocks": nblock,
+            "effort_spikes_replaced": spikes, "spike_level": SPIKE_LEVEL}
     columns = {m: np.concatenate([p[7 + i] for p in parts]) for i, m in enumerate(friction)}
     return Samples(q, qd, qdd, stacked[3], columns, dofs, tuple(joints), stacked[4], stacked[5].astype(int), stacked[6], info)
 
@@ -158,6 +163,16 @@ def _filtered(pos: np.ndarray, eff: np.ndarray, dt: float, cutoff: float, spec: 
     q = signal.filtfilt(b, a, pos, axis=0)
     qd = np.gradient(q, dt, axis=0)
     return q, qd, np.gradient(qd, dt, axis=0), signal.filtfilt(b, a, eff, axis=0)
+
+
+def _despiked(effort: np.ndarray) -> tuple[np.ndarray, int]:
+    """(T, k) efforts with single-sample spikes (sensor glitches, `SPIKE_LEVEL`) replaced by the running
+    median, and how many there were: a filter would smear each spike over a cut-off period."""
+    median = signal.medfilt(effort, [5, 1]) if len(effort) >= 5 else effort
+    resid = effort - median
+    scale = 1.4826 * np.median(np.abs(resid), axis=0)
+    spike = np.abs(resid) > SPIKE_LEVEL * np.maximum(scale, 1e-12 * np.abs(effort).max(axis=0) + 1e-300)
+    return np.where(spike, median, effort), int(spike.sum())
 
 
 def _lowpass(x: np.ndarray, dt: float, cutoff: float, spec: FilterSpec) -> np.ndarray:

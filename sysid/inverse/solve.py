@@ -71,7 +71,7 @@ class InverseOptions:
     @classmethod
     def from_config(cls, raw, *, seed: int = 0) -> "InverseOptions":
         """From the config's `inverse:` mapping (None: defaults)."""
-        raw = dict(raw or {})
+        raw = {k: v for k, v in dict(raw or {}).items() if k != "weight"}  # weight: sysid.inverse.run's
         allowed = {"friction", "filter", "prior_std", "bootstrap"}
         if set(raw) - allowed:
             raise UserError(f"config: inverse: unknown key(s) {sorted(set(raw) - allowed)}; allowed: {sorted(allowed)}")
@@ -212,7 +212,8 @@ class InverseResult:
       uncertainty: Jacobian intervals of `values`; robust_std: (n,) their sandwich (over windows) errors.
       rmse: joint -> torque RMSE (N m) of the consistent solution; rmse_initial: of the initial model.
       timings: s per step (regressor, linear, consistent, intervals).
-      problem: the regressor problem; widened: parameters whose search box was widened to the value.
+      problem: the regressor problem; widened: parameters whose search box was widened to the value;
+      layout, z: the consistent solve's variables and their solution (for `torque_residuals`).
     """
 
     params: ParamSet
@@ -229,6 +230,17 @@ class InverseResult:
     timings: dict[str, float]
     problem: Problem
     widened: tuple[str, ...] = ()
+    layout: "_Layout | None" = None
+    z: np.ndarray | None = None
+
+    def torque_residuals(self, values: np.ndarray) -> np.ndarray:
+        """(B, n) values of `params` -> (B, rows) the inverse-dynamics data residuals in noise units, the
+        friction terms outside `params` held at their fitted values: without the sigmoid the rows of
+        the regressor's R factor (their sum of squares is the loss up to a constant), else every row."""
+        values = np.atleast_2d(values)
+        z = np.repeat(self.z[None], len(values), axis=0)
+        z[:, : len(self.params)] = values
+        return np.stack([self.layout.data(zi, jacobian=False)[0] for zi in z])
 
     def base_report(self) -> list[dict]:
         """result.json's `inverse.base_parameters`: one entry per base parameter."""
@@ -384,14 +396,34 @@ class _Layout:
             out.append(p)
         return ParamSet(out, model=self.model), names
 
+    def weigh(self, lin: LinearSolution) -> None:
+        """Fix the rows' noise levels (the linear solve's per-joint residual scales) and the compressed data term."""
+        prob = self.problem
+        self.weights = w = 1.0 / lin.sigma[prob.row_joint]
+        self.A, self.b = prob.W[:, self.keep] * w[:, None], prob.y * w
+        if not self.sigmoid:
+            Q, self.R = np.linalg.qr(self.A)
+            self.target = Q.T @ self.b
+
+    def data(self, z: np.ndarray, *, full: bool = False, jacobian: bool = True):
+        """Noise-normalised torque residuals (model - measured) at z and their Jacobian (dim columns):
+        all rows (`full`), or, without the sigmoid, the R-factor rows, whose sum of squares differs
+        from all rows' by a constant."""
+        p = self.linear_p(z)[self.keep]
+        D = self.dp_dz(z)[self.keep] if jacobian else None
+        if not self.sigmoid and not full:
+            return self.R @ p - self.target, (self.R @ D if jacobian else None)
+        r = self.A @ p - self.b
+        J = self.A @ D if jacobian else None
+        if self.sigmoid:
+            tau, Js = self.sigmoid_torque(z)
+            r = r + tau * self.weights
+            J = J + Js * self.weights[:, None] if jacobian else None
+        return r, J
+
     def solve(self, lin: LinearSolution):
         prob = self.problem
-        w = 1.0 / lin.sigma[prob.row_joint]
-        A, b = prob.W[:, self.keep] * w[:, None], prob.y * w
-        compress = not self.sigmoid
-        if compress:
-            Q, R = np.linalg.qr(A)
-            target = Q.T @ b
+        self.weigh(lin)
         z0 = self.start(lin)
         prior_idx = np.array([i for _, idx in self.theta_index for i in idx]
                              + [i for i, p in enumerate(self.params) if p.kind == "armature"], int)
@@ -399,19 +431,8 @@ class _Layout:
                                + [self.options.prior_std * max(p.initial, 1e-2) for p in self.params if p.kind == "armature"])
         prior_center = np.concatenate([self.params.initial, self.extra_init])[prior_idx]
 
-        def data(z, full: bool):
-            p = self.linear_p(z)[self.keep]
-            D = self.dp_dz(z)[self.keep]
-            if compress and not full:
-                return R @ p - target, R @ D
-            r, J = A @ p - b, A @ D
-            if self.sigmoid:
-                tau, Js = self.sigmoid_torque(z)
-                r, J = r + tau * w, J + Js * w[:, None]
-            return r, J
-
         def residuals(z, full=False):
-            r, J = data(z, full)
+            r, J = self.data(z, full=full)
             rp = (z[prior_idx] - prior_center) / prior_scale
             Jp = np.zeros((len(prior_idx), len(z)))
             Jp[np.arange(len(prior_idx)), prior_idx] = 1.0 / prior_scale
@@ -422,7 +443,6 @@ class _Layout:
                                      method="trf", x_scale="jac", max_nfev=200)
         r, J = residuals(sol.x, full=True)
         groups = np.concatenate([prob.row_joint, np.full(len(prior_idx), -1)])
-        self.weights = w
         return sol.x, r, J, groups
 
     def result(self, z, r, J, groups, lin: LinearSolution, timings: dict) -> InverseResult:
@@ -447,7 +467,7 @@ class _Layout:
         rmse = {j: float(np.sqrt(np.mean(fitted[prob.row_joint == jk] ** 2))) for jk, j in enumerate(prob.joints)}
         rmse0 = {j: float(np.sqrt(np.mean(init_res[prob.row_joint == jk] ** 2))) for jk, j in enumerate(prob.joints)}
         return InverseResult(params, values, extra, phi, np.array([consistent(f) for f in phi], bool), lin, beta_c, unc,
-                             robust, rmse, rmse0, timings, prob, tuple(widened))
+                             robust, rmse, rmse0, timings, prob, tuple(widened), self, z)
 
 
 def _nearest_consistent(phi: np.ndarray, floor: float = 1e-6) -> np.ndarray:
