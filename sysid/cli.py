@@ -543,9 +543,9 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
 
             loop = parse_actuators(structure.actuator, model, cfg.actuators, trust_code=trust_code)
         param_set = _parse_structure_params(structure, model, config_file.params, loop, strict=structure is base)
-        current["extra"], param_set, current["estimate"] = _delay_estimate(model, train, param_set, config_file.params)
         current["loop"] = loop
-        if objective != "forward":
+        if objective != "forward":  # no delay in the inverse-dynamics torque model: no delay estimate either
+            current["extra"], current["estimate"] = {}, None
             from sysid.inverse.run import fit_objective, inverse_report
 
             result, inverse = fit_objective(objective, model, train, param_set, cfg, inverse_options, weight=inverse_weight,
@@ -555,6 +555,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
                 for message in result.warnings:
                     warnings.warn(message)
             return result, loop
+        current["extra"], param_set, current["estimate"] = _delay_estimate(model, train, param_set, config_file.params)
         result = fit(model, train, param_set, cfg, progress=progress and not quiet, loop=loop, choose=choose, quiet=True)
         if not quiet:  # the final fit: default bounds it ended at are widened (`sysid.bounds`), then warnings
             from sysid.bounds import adapt_bounds

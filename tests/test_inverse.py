@@ -124,3 +124,40 @@ def test_no_effort_column_is_a_user_error():
         fit_inverse(model, [log], parse_params("inertial@link", model))
     with pytest.raises(UserError, match="mass@link"):
         fit_inverse(model, [log], parse_params("mass@link", model))
+
+
+def test_cli_objective_inverse_and_forward_inverse(tmp_path, capsys):
+    """`sysid fit --objective inverse` writes the inverse report and robust errors; forward+inverse
+    starts the forward fit there and keeps the body consistent; --actuator is refused (exit 2)."""
+    import json
+
+    import pandas as pd
+
+    from sysid.cli import main
+    from sysid.inverse.regressor import pseudo_inertia
+
+    (tmp_path / "pendulum.xml").write_text(PENDULUM)
+    truth = mujoco.MjModel.from_xml_string(PENDULUM.replace('mass="1.0"', 'mass="1.3"'))
+    log = pendulum_log(truth, np.random.default_rng(3), seconds=6, rate=200, stribeck=0.0, noise=0.01)
+    pd.DataFrame({"time": log.time, "hinge.pos": log.pos["hinge"], "hinge.effort": log.effort["hinge"],
+                  "m.ctrl": log.effort["hinge"]}).to_csv(tmp_path / "run.csv", index=False)
+    (tmp_path / "fit.yaml").write_text("optimizer: lsq\nhorizons: [0.25]\noptimizer_options: {lsq: {max_iterations: 3}}\n"
+                                       "inverse: {friction: [viscous, coulomb], bootstrap: 20}\n")
+    base = ["fit", "--model", str(tmp_path / "pendulum.xml"), "--log", str(tmp_path / "run.csv"), "--params",
+            "inertial@link,damping,frictionloss", "--config", str(tmp_path / "fit.yaml"), "--check", "off", "--quiet"]
+    assert main([*base, "--objective", "inverse", "--out", str(tmp_path / "inv")]) == 0
+    result = json.loads((tmp_path / "inv" / "result.json").read_text())
+    inv = result["inverse"]
+    assert inv["objective"] == "inverse" and inv["filter"]["cutoff_hz"] == 10 and inv["rank"] == 5
+    gravity = next(b for b in inv["base_parameters"] if b["combination"] == "mz@link")
+    assert abs(gravity["linear"] / (-1.3 * 0.3) - 1) < 0.02  # m c of the truth
+    assert all(np.isfinite(p["robust_std"]) for p in result["params"].values())
+    assert inv["torque_rmse"]["hinge"] < 0.1 * inv["torque_rmse_initial"]["hinge"]
+    assert main([*base, "--objective", "forward+inverse", "--out", str(tmp_path / "both")]) == 0
+    both = json.loads((tmp_path / "both" / "result.json").read_text())
+    assert both["inverse"]["weights"] == {"forward": 1.0, "inverse": 1.0} and both["optimizer"].startswith("inverse+")
+    fitted = mujoco.MjModel.from_xml_path(str(tmp_path / "both" / "calibrated.xml"))
+    assert np.linalg.eigvalsh(pseudo_inertia(standard_from_model(fitted, 1))).min() > 0
+    capsys.readouterr()
+    assert main([*base, "--objective", "inverse", "--actuator", "friction@hinge", "--out", str(tmp_path / "x")]) == 2
+    assert "--actuator" in capsys.readouterr().err
