@@ -161,3 +161,27 @@ def test_cli_objective_inverse_and_forward_inverse(tmp_path, capsys):
     capsys.readouterr()
     assert main([*base, "--objective", "inverse", "--actuator", "friction@hinge", "--out", str(tmp_path / "x")]) == 2
     assert "--actuator" in capsys.readouterr().err
+
+
+def test_randomization_uses_the_wider_robust_std():
+    from sysid.randomization import from_result
+
+    params = {"damping@hinge": {"value": 1.0, "lower": 0.0, "upper": 5.0, "std": 0.01, "robust_std": 0.04},
+              "armature@hinge": {"value": 1.0, "lower": 0.0, "upper": 5.0, "std": 0.05, "robust_std": 0.02}}
+    dists = from_result({"params": params}, widen=2.0).params
+    assert dists["damping@hinge"].scale == pytest.approx(0.08) and dists["damping@hinge"].fit_std == pytest.approx(0.04)
+    assert dists["armature@hinge"].scale == pytest.approx(0.10)
+
+
+def test_sigmoid_friction_of_gaz_et_al():
+    """0.1 tanh(qd / 0.01) is Gaz et al.'s sigmoid with phi1 = 0.2, phi2 = 200, phi3 = 0: the nonlinear solve
+    finds its level, and frictionloss carries phi1 / 2."""
+    model = mujoco.MjModel.from_xml_string(PENDULUM)
+    log = pendulum_log(model, np.random.default_rng(5), seconds=10, rate=200, stribeck=0.0, noise=0.005)
+    params = parse_params("inertial@link,damping,frictionloss", model)
+    result = fit_inverse(model, [log], params, InverseOptions(friction=("viscous", "sigmoid"), bootstrap=0))
+    values = dict(zip(result.params.names, result.values))
+    print(result.extra, values["damping@hinge"], values["frictionloss@hinge"])
+    assert result.extra["sigmoid@hinge.phi1"] == pytest.approx(0.2, rel=0.1)
+    assert values["frictionloss@hinge"] == pytest.approx(0.1, rel=0.1)
+    assert values["damping@hinge"] == pytest.approx(0.05, rel=0.2)
