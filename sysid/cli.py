@@ -524,8 +524,10 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
     from sysid.check import fit_check, format_report
 
-    checked = fit_check(model=model, logs=logs, params=params, config=config_file, mode=check, model_path=model_path,
-                        config_path=config_path, actuator=actuator, nthread=config.nthread) if params or actuator else None
+    # --objective inverse: the data checks only (the check's sensitivities are the rollout's, not the torques')
+    checked = fit_check(model=model, logs=logs, params=params if objective == "forward" else None, config=config_file, mode=check,
+                        model_path=model_path, config_path=config_path, actuator=actuator,
+                        nthread=config.nthread) if params or actuator else None
     pending = [f"sysid: {line}" for line in format_report(checked, brief=True).splitlines()] if checked and progress else []
     base = Structure("command line", params or "", actuator, {})
     current: dict = {}  # the delay estimate and actuator loop of the fit in progress

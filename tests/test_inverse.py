@@ -144,7 +144,7 @@ def test_cli_objective_inverse_and_forward_inverse(tmp_path, capsys):
     (tmp_path / "fit.yaml").write_text("optimizer: lsq\nhorizons: [0.25]\noptimizer_options: {lsq: {max_iterations: 3}}\n"
                                        "inverse: {friction: [viscous, coulomb], bootstrap: 20}\n")
     base = ["fit", "--model", str(tmp_path / "pendulum.xml"), "--log", str(tmp_path / "run.csv"), "--params",
-            "inertial@link,damping,frictionloss", "--config", str(tmp_path / "fit.yaml"), "--check", "off", "--quiet"]
+            "inertial@link,damping,frictionloss", "--config", str(tmp_path / "fit.yaml"), "--quiet"]
     assert main([*base, "--objective", "inverse", "--out", str(tmp_path / "inv")]) == 0
     result = json.loads((tmp_path / "inv" / "result.json").read_text())
     inv = result["inverse"]
