@@ -185,3 +185,10 @@ def test_sigmoid_friction_of_gaz_et_al():
     assert result.extra["sigmoid@hinge.phi1"] == pytest.approx(0.2, rel=0.1)
     assert values["frictionloss@hinge"] == pytest.approx(0.1, rel=0.1)
     assert values["damping@hinge"] == pytest.approx(0.05, rel=0.2)
+
+
+def test_friction_parameter_without_its_model_is_a_user_error():
+    model = mujoco.MjModel.from_xml_string(PENDULUM)
+    log = pendulum_log(model, np.random.default_rng(0), seconds=2, rate=100, stribeck=0, noise=0)
+    with pytest.raises(UserError, match="damping@hinge"):
+        fit_inverse(model, [log], parse_params("damping", model), InverseOptions(friction=("coulomb",)))

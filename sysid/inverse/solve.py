@@ -118,6 +118,11 @@ def build_problem(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, 
     for p in params:
         if p.kind != "inertial" and p.target not in samples.joints:
             raise UserError(f"--objective inverse: {p.name}: joint {p.target!r} has no '.effort' column; its torque is not measured")
+    needs = {"damping": ("viscous",), "frictionloss": ("coulomb", "sigmoid")}
+    for p in params:
+        if p.kind in needs and not set(needs[p.kind]) & set(options.friction):
+            raise UserError(f"--objective inverse: {p.name} is fitted but config inverse.friction {list(options.friction)} has no "
+                            f"{' or '.join(needs[p.kind])} term for it")
     bodies = [model.body(n).id for n in body_names]
     Y, rest = body_regressor(model, bodies, samples)
     n, k = samples.tau.shape
