@@ -92,12 +92,13 @@ def inverse_model(model: mujoco.MjModel) -> mujoco.MjModel:
 def inverse_torques(model: mujoco.MjModel, samples: Samples, data: mujoco.MjData | None = None) -> np.ndarray:
     """(N, k) `qfrc_inverse` of `samples.dofs` at every sample, under `model` as it is."""
     data = mujoco.MjData(model) if data is None else data
-    out = np.empty((len(samples.q), len(samples.dofs)))
-    for i in range(len(samples.q)):
-        data.qpos[:], data.qvel[:], data.qacc[:] = samples.q[i], samples.qd[i], samples.qdd[i]
+    qfrc = np.empty((len(samples.q), model.nv))
+    qpos, qvel, qacc, inverse = data.qpos, data.qvel, data.qacc, data.qfrc_inverse  # views made once: the loop is the cost
+    for i, (q, qd, qdd) in enumerate(zip(samples.q, samples.qd, samples.qdd)):
+        qpos[:], qvel[:], qacc[:] = q, qd, qdd
         mujoco.mj_inverse(model, data)
-        out[i] = data.qfrc_inverse[samples.dofs]
-    return out
+        qfrc[i] = inverse
+    return qfrc[:, samples.dofs]
 
 
 def body_regressor(model: mujoco.MjModel, bodies: list[int], samples: Samples) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +171,7 @@ def base_parameters(W: np.ndarray) -> BaseParameters:
     norms = np.linalg.norm(W, axis=0)
     live = norms > ZERO_COLUMN * norms.max()  # columns of rounding noise only (a parameter the torques never see)
     scale = np.where(live, norms, 1.0)
-    _, R, perm = scipy.linalg.qr(W * (live / scale), mode="economic", pivoting=True)
+    R, perm = scipy.linalg.qr(W * (live / scale), mode="r", pivoting=True)
     diag = np.abs(np.diag(R))
     rank = int(np.sum(diag > RANK_TOL * diag[0])) if diag.size and diag[0] > 0 else 0
     index, dependent = perm[:rank], perm[rank:]
