@@ -153,6 +153,10 @@ def _parser() -> argparse.ArgumentParser:
                      "their numbers join the fit (models: pd, delayed_pd, dcmotor, friction, tinynet, net:FOLDER)")
     fit.add_argument("--loss", choices=["linear", "huber", "soft_l1", "cauchy"],
                      help="robust loss against outliers in the logs (default: config, else linear least squares)")
+    fit.add_argument("--objective", choices=["forward", "inverse", "forward+inverse"],
+                     help="what the fit matches: forward rollouts of the logged states (default), the logged joint torques "
+                          "('<joint>.effort') through inverse dynamics (inertial@BODY, damping, frictionloss, armature; "
+                          "physically consistent bodies), or both (docs/inverse-dynamics.md)")
     fit.add_argument("--trust-code", action="store_true", help="let net:FOLDER load a TorchScript-only network (loading "
                      "TorchScript runs its code: only for files you trust)")
     fit.add_argument("--check", choices=["strict", "summary", "off"], default="summary", help="check the logs first (sysid check): "
@@ -475,6 +479,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         val=args.val, val_log_paths=args.val_log, trim_idle=args.trim_idle, log_format=args.format, episode=args.episode,
         actuator=args.actuator, cv=args.cv, horizons=args.horizons, shrink=args.shrink, structures_path=args.structures, select=args.select,
         trust_code=args.trust_code, loss=args.loss, check=args.check, ray=args.ray, actuators_path=args.actuators,
+        objective=args.objective,
     )
     if summary.get("interrupted"):
         return 128 + _SIGNAL[0]  # fit_files said so in one line
@@ -491,7 +496,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
               episode: int | str | None = None, actuator: str | None = None, cv: int | None = None, horizons: str | None = None,
               shrink: str | float | None = None, structures_path: str | None = None, select: str = "best", trust_code: bool = False,
               loss: str | None = None, check: str = "summary", ray: "str | RayBackend | None" = None,
-              actuators_path: str | None = None) -> dict:
+              actuators_path: str | None = None, objective: str | None = None) -> dict:
     """Everything `sysid fit` does, from file names to written outputs; returns result.json's dict.
 
     A URDF `model_path` is compiled with `actuators_path` (`sysid.urdf`) into `out/URDF_MJCF`, which
@@ -506,6 +511,8 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     `check` ("strict", "summary", "off") runs `sysid check` on the training logs first (`sysid.check.fit_check`).
     `ray` ("auto", "local", HOST:PORT, or a connected `sysid.distributed.RayBackend`) runs the
     independent fits and large candidate batches on Ray, with the same numbers.
+    `objective` "inverse" or "forward+inverse" fits the logged joint torques through inverse dynamics
+    (`sysid.inverse.run`; options in the config's `inverse:`), recorded in result.json's `inverse`.
     """
     if isinstance(ray, str):  # connect for the fit, then run it with the connection
         arguments = dict(locals())
@@ -537,6 +544,17 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         except ValueError:
             raise UserError(f"--shrink {str(shrink)[:20]!r}: give a strength >= 0 (e.g. 0.1) or 'auto'") from None
     config = FitConfig(**run)
+    objective = objective or "forward"
+    if objective != "forward":
+        from sysid.inverse import InverseOptions
+
+        inverse_options = InverseOptions.from_config(config_file.inverse, seed=config.seed)
+        inverse_weight = (config_file.inverse or {}).get("weight", 1.0)
+        if isinstance(inverse_weight, bool) or not isinstance(inverse_weight, (int, float)) or not inverse_weight > 0:
+            raise UserError(f"config: inverse.weight must be a positive number, got {inverse_weight!r}")
+        if actuator:
+            raise UserError(f"--objective {objective}: --actuator models are not part of the inverse-dynamics torque model; "
+                            "leave out --actuator or use --objective forward")
     if not params and not structures_path and not actuator:
         raise UserError("--params is required (or --actuator, or --structures with each candidate's params)")
     if config_file.convert:  # actuators turned into MuJoCo dcmotor / pid ones (sysid.native)
@@ -570,8 +588,10 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
             raise UserError(f"--out {out}: writing there would overwrite the input file {path}")
     from sysid.check import fit_check, format_report
 
-    checked = fit_check(model=model, logs=logs, params=params, config=config_file, mode=check, model_path=model_path,
-                        config_path=config_path, actuator=actuator, nthread=config.nthread) if params or actuator else None
+    # --objective inverse: the data checks only (the check's sensitivities are the rollout's, not the torques')
+    checked = fit_check(model=model, logs=logs, params=params if objective == "forward" else None, config=config_file, mode=check,
+                        model_path=model_path, config_path=config_path, actuator=actuator,
+                        nthread=config.nthread) if params or actuator else None
     pending = [f"sysid: {line}" for line in format_report(checked, brief=True).splitlines()] if checked and progress else []
     base = Structure("command line", params or "", actuator, {})
     current: dict = {}  # the delay estimate and actuator loop of the fit in progress
@@ -592,8 +612,19 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
 
             loop = parse_actuators(structure.actuator, model, cfg.actuators, trust_code=trust_code)
         param_set = _parse_structure_params(structure, model, config_file.params, loop, strict=structure is base)
-        current["extra"], param_set, current["estimate"] = _delay_estimate(model, train, param_set, config_file.params)
         current["loop"] = loop
+        if objective != "forward":  # no delay in the inverse-dynamics torque model: no delay estimate either
+            current["extra"], current["estimate"] = {}, None
+            from sysid.inverse.run import fit_objective, inverse_report
+
+            result, inverse = fit_objective(objective, model, train, param_set, cfg, inverse_options, weight=inverse_weight,
+                                            progress=progress and not quiet)
+            current["extra"]["inverse"] = inverse_report(inverse, objective=objective, weight=inverse_weight)
+            if not quiet:
+                for message in result.warnings:
+                    warnings.warn(message)
+            return result, loop
+        current["extra"], param_set, current["estimate"] = _delay_estimate(model, train, param_set, config_file.params)
         result = fit(model, train, param_set, cfg, progress=progress and not quiet, loop=loop, choose=choose, quiet=True,
                      backend=backend)
         if not quiet:  # the final fit: default bounds it ended at are widened (`sysid.bounds`), then warnings
@@ -867,6 +898,13 @@ def format_summary(summary: dict, truth: dict[str, float] | None = None) -> str:
                      f"least-determined: {describe_combination(combos[-1])}")
     if summary.get("optimizer_reason"):
         lines.append(f"optimizer {summary['optimizer']}: {summary['optimizer_reason']}")
+    if "inverse" in summary:  # --objective inverse | forward+inverse
+        inv = summary["inverse"]
+        lines.append(f"inverse dynamics ({inv['filter']['method']} {inv['filter']['cutoff_hz']:g} Hz, zero phase): torque RMSE "
+                     + ", ".join(f"{j} {_fmt(inv['torque_rmse_initial'][j])} -> {_fmt(v)} N m" for j, v in inv["torque_rmse"].items())
+                     + f"; {inv['rank']} base parameters of {inv['columns']}; bodies consistent: "
+                     + ("all" if all(b["consistent"] for b in inv["bodies"].values()) else
+                        ", ".join(n for n, b in inv["bodies"].items() if not b["consistent"]) + " NOT"))
     if "delay_estimate" in summary:
         estimate = summary["delay_estimate"]
         lines.append("delay estimated from the logs: " + (estimate.get("summary") or f"{1e3 * estimate['value']:.2f} ms"))

@@ -20,6 +20,10 @@ Example:
     local_first: true             # least squares tries first; the global search runs only if it does not explain the logs
     loss: linear                  # or huber, soft_l1, cauchy: robust against outliers in the logs
     repair: {stale: interpolate, glitch: interpolate, wrap: unwrap}   # log defects (sysid.data.repair)
+    inverse:                      # --objective inverse | forward+inverse (docs/inverse-dynamics.md)
+      friction: [viscous, coulomb, offset]
+      filter: {method: butterworth, cutoff_hz: 10, block_s: 1.0}
+      weight: 1.0                 # forward+inverse: the torque residuals' weight beside the rollout's
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class ConfigFile:
     run: dict[str, Any]
     convert: tuple[Conversion, ...] = ()
     repair: Any = None  # the `repair:` rules for the logs (`sysid.data.repair.parse_rules`)
+    inverse: Any = None  # the `inverse:` options of --objective inverse (`sysid.inverse.InverseOptions.from_config`)
 
 
 def load_config(path: str | os.PathLike | None) -> ConfigFile:
@@ -55,13 +60,14 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
         return ConfigFile({}, {})
     if not isinstance(raw, dict):
         raise UserError(f"{path}: the config must be a mapping of keys to values, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - RUN_KEYS - {"params", "convert", "repair"})
+    unknown = sorted(set(raw) - RUN_KEYS - {"params", "convert", "repair", "inverse"})
     if unknown:
-        raise UserError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: convert, params, repair, {', '.join(sorted(RUN_KEYS))}")
+        raise UserError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: convert, inverse, params, repair, "
+                        f"{', '.join(sorted(RUN_KEYS))}")
     params = raw.get("params") or {}
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
         raise UserError(f"{path}: 'params' must map parameter names or globs to {{initial, lower, upper}}")
-    run = {k: v for k, v in raw.items() if k not in ("params", "convert", "repair")}
+    run = {k: v for k, v in raw.items() if k not in ("params", "convert", "repair", "inverse")}
     if "horizons" in run:
         try:
             run["horizons"] = tuple(float(h) for h in run["horizons"])
@@ -71,4 +77,7 @@ def load_config(path: str | os.PathLike | None) -> ConfigFile:
         if key in run and run[key] is not None and not isinstance(run[key], kind):
             expected = "a number" if isinstance(kind, tuple) else kind.__name__
             raise UserError(f"{path}: '{key}' must be {expected}, got {excerpt(run[key])}")
-    return ConfigFile(params, run, parse_conversions(raw["convert"], str(path)) if raw.get("convert") else (), raw.get("repair"))
+    if raw.get("inverse") is not None and not isinstance(raw["inverse"], dict):
+        raise UserError(f"{path}: 'inverse' must map friction, filter, prior_std, bootstrap, weight to values")
+    return ConfigFile(params, run, parse_conversions(raw["convert"], str(path)) if raw.get("convert") else (), raw.get("repair"),
+                      raw.get("inverse"))

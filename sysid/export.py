@@ -114,6 +114,8 @@ def result_dict(result: FitResult, *, model_path: str, log_paths: Sequence[str],
             "std": unc.std[i], "ci95": list(unc.ci95[i]), "unit": KINDS[p.kind].unit,
             "identifiable": bool(unc.identifiable[i]) if len(unc.identifiable) else True,
         }
+        if result.robust_std is not None:  # beside the Jacobian's: admits correlated residuals (sysid.inverse.intervals)
+            params[p.name]["robust_std"] = float(result.robust_std[i])
     return {
         "params": params,
         "loss": {"initial": result.loss_initial, "final": result.loss_final},

@@ -26,7 +26,7 @@ from sysid.memory import check_memory
 from sysid.objective import EXPLAINED_LOSS, Objective
 from sysid.optim.blocks import block_uncertainty
 from sysid.optim import select_optimizers
-from sysid.priors import Priors, check_priors
+from sysid.priors import ExtraResiduals, Priors, check_priors
 from sysid.progress import Progress
 from sysid.params import ParamSet
 from sysid.sim import Simulator, single_threaded_blas
@@ -164,6 +164,8 @@ class FitResult:
         times then add up all starts.
       at_bound: names of the parameters that ended at a bound of their search box.
       warnings: the fit's warnings (each once), already issued through `warnings.warn`.
+      robust_std: (n,) standard errors that admit correlated residuals (model error), where the
+        objective provides them (`--objective inverse`), else None.
     """
 
     params: ParamSet
@@ -191,6 +193,7 @@ class FitResult:
     starts: tuple[tuple[int, float], ...] = ()
     at_bound: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    robust_std: np.ndarray | None = None  # (n,) standard errors robust to correlated residuals (`sysid.inverse`)
 
 
 AT_BOUND = 1e-3  # a fitted value this close to a bound, in the unit box, is reported as at the bound
@@ -198,7 +201,7 @@ AT_BOUND = 1e-3  # a fitted value this close to a bound, in the unit box, is rep
 
 def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig = FitConfig(), *, progress: bool = True,
         loop: "ClosedLoop | None" = None, choose: "Callable[[list[FitResult]], int] | None" = None,
-        quiet: bool = False, backend: "RayBackend | None" = None) -> FitResult:
+        quiet: bool = False, backend: "RayBackend | None" = None, extra_residuals: "ExtraResiduals | None" = None) -> FitResult:
     """Fit `params` of `model` to `logs` under the multiple-shooting rollout loss.
 
     Args:
@@ -210,8 +213,12 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
         cross-validation).
       backend: Ray (`sysid.distributed`): several starts run as Ray tasks, one start's large
         candidate batches are split across Ray actors; the numbers are the local fit's.
+      extra_residuals: residuals of another objective appended to every candidate's (`sysid.priors.ExtraResiduals`);
+        such a fit runs locally (not on `backend`).
     The kept start's warnings are issued once each, after all starts ran.
     """
+    if extra_residuals is not None:
+        backend = None
     configs = [dataclasses.replace(config, seed=config.seed + k) for k in range(config.starts)]  # start k: seed + k
     if backend is not None and config.starts > 1:
         answers = backend.fit_starts(model, logs, params, configs, loop=loop)  # None: a start Ctrl-C stopped before it ran
@@ -221,7 +228,8 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
     else:
         results = []
         for k, start_config in enumerate(configs):
-            r = fit_start(model, logs, params, start_config, progress=progress, loop=loop, backend=backend)
+            r = fit_start(model, logs, params, start_config, progress=progress, loop=loop, backend=backend,
+                          extra_residuals=extra_residuals)
             results.append(r)
             if config.starts > 1:
                 logger.info("start %d/%d (seed %d): final loss %.6g", k + 1, config.starts, start_config.seed, r.loss_final)
@@ -247,16 +255,17 @@ def fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: Fi
 
 
 def fit_start(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool = False,
-              loop: "ClosedLoop | None" = None, backend: "RayBackend | None" = None) -> FitResult:
+              loop: "ClosedLoop | None" = None, backend: "RayBackend | None" = None,
+              extra_residuals: "ExtraResiduals | None" = None) -> FitResult:
     """One start of `fit` from `config.seed`, its warnings collected in `FitResult.warnings` (not issued)."""
     with single_threaded_blas(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        r = _fit(model, logs, params, config, progress=progress, loop=loop, backend=backend)
+        r = _fit(model, logs, params, config, progress=progress, loop=loop, backend=backend, extra_residuals=extra_residuals)
     return dataclasses.replace(r, warnings=tuple(dict.fromkeys(str(w.message) for w in caught)))
 
 
 def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool, loop=None,
-         backend: "RayBackend | None" = None) -> FitResult:
+         backend: "RayBackend | None" = None, extra_residuals=None) -> FitResult:
     start_time = time.perf_counter()
     tracks = [bind_log(log, model) for log in logs]
     if len({tr.signals for tr in tracks}) > 1:
@@ -265,7 +274,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     check_memory(tracks, horizon=config.horizons[-1], timestep=model.opt.timestep, nu=model.nu, n=len(params), nx=nx)
     chain, reason = select_optimizers(config.optimizer, config.optimizer_options, model, params, closed_loop=loop is not None)
     logger.info("optimizer %s", reason)
-    priors = Priors.from_config(config.priors, params)
+    priors = dataclasses.replace(Priors.from_config(config.priors, params), extra=extra_residuals)
 
     def stage_priors(loss: ShootingLoss) -> Priors:
         """The config's priors, plus the shrinkage scaled to this stage's initial misfit."""

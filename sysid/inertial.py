@@ -71,6 +71,9 @@ def writer(body: int, index: int) -> Callable[[mujoco.MjModel, float], None]:
         theta = theta_from_body(m, body)
         theta[index] = v
         m.body_mass[body], m.body_ipos[body], m.body_iquat[body], m.body_inertia[body] = body_from_theta(theta)
+        # The compiler marks a body whose inertial frame coincides with its own (body_sameframe) and
+        # kinematics then skips body_ipos / body_iquat: a written centre of mass or rotation would be ignored.
+        m.body_sameframe[body] = mujoco.mjtSameFrame.mjSAMEFRAME_NONE
 
     return write
 

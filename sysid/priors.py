@@ -9,6 +9,9 @@ parameter's unit. Every optimizer, the Jacobian and the uncertainty see it like 
 residual: the fit is the maximum a posteriori estimate, and a prior narrows the interval of a
 parameter that the data alone cannot identify.
 
+`ExtraResiduals` appends residuals of another objective the same way (the inverse-dynamics torque
+residuals of `--objective forward+inverse`).
+
 Shrinkage toward the starting model (`shrink` in the config, `--shrink`) is a prior of the same
 form on every parameter, in the search box u in [0, 1]^n: one residual w (u - u0) each, u0 the
 initial values. Its weight is scale-free: with strength s, moving every parameter across its
@@ -64,6 +67,7 @@ class Priors:
     shrink_weight: float = 0.0
     shrink_center: np.ndarray | None = None
     params: ParamSet | None = None
+    extra: "ExtraResiduals | None" = None
 
     @classmethod
     def none(cls) -> Priors:
@@ -102,7 +106,7 @@ class Priors:
         return cls(index, np.array([found[i][0] for i in index]), np.array([found[i][1] for i in index]))
 
     def __len__(self) -> int:
-        return len(self.index) + (len(self.shrink_center) if self.shrink_weight > 0 else 0)
+        return len(self.index) + (len(self.shrink_center) if self.shrink_weight > 0 else 0) + (self.extra.size if self.extra else 0)
 
     def residuals(self, values: np.ndarray) -> np.ndarray:
         """(B, n) parameter values -> (B, k) prior residuals: (value - mean) / std, then the shrinkage's."""
@@ -110,4 +114,23 @@ class Priors:
         r = (values[:, self.index] - self.mean) / self.std
         if self.shrink_weight > 0:
             r = np.concatenate([r, self.shrink_weight * (self.params.to_unit(values) - self.shrink_center)], axis=1)
+        if self.extra:
+            r = np.concatenate([r, self.extra(values)], axis=1)
         return r
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtraResiduals:
+    """More residuals that depend on the parameters only, appended like priors: e.g. the
+    inverse-dynamics torque residuals of `--objective forward+inverse` (`sysid.inverse.run`).
+
+    Attributes:
+      function: (B, n) values -> (B, size) residuals in noise units (already weighted).
+      size: residuals per candidate.
+    """
+
+    function: Any
+    size: int
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        return self.function(values)

@@ -9,10 +9,11 @@ Every parameter of a fit becomes an independent, truncated distribution:
 `scale` combines two measures of how much a parameter is uncertain, in quadrature:
 sqrt((widen x fit_std)^2 + spread_std^2), never below `min_width` x |centre| (for a lognormal, all
 divided by the value). `fit_std` is the fit's standard error (the Jacobian's: how well the logs
-pin the value down if the model were right); `spread_std` is the standard deviation of the value
-across logs (per-log refits, result.json `spread`) or across cross-validation folds (`cv`): how much
-it moves between runs, usually far more than the standard error says. `min_width` is the floor
-(`sysid export --min-width`, relative).
+pin the value down if the model were right), or, where result.json also gives a `robust_std`
+(standard errors that admit model error, `--objective inverse`), the larger of the two; `spread_std`
+is the standard deviation of the value across logs (per-log refits, result.json `spread`) or across
+cross-validation folds (`cv`): how much it moves between runs, usually far more than the standard
+error says. `min_width` is the floor (`sysid export --min-width`, relative).
 A positive quantity (masses, damping, friction, armature, gains, the delay, ...) is lognormal
 unless its fitted value is 0 or its relative scale exceeds `MAX_LOG_SCALE`, where a normal is
 the better description. `mean` and `std` are the moments of the truncated distribution (what
@@ -199,6 +200,9 @@ def from_result(result: Mapping[str, Any], *, widen: float = 2.0, min_width: flo
     for name, p in result["params"].items():
         value, lower, upper = float(p["value"]), float(p["lower"]), float(p["upper"])
         std, moved = p.get("std"), spreads.get(name)
+        robust = p.get("robust_std")  # admits model error (correlated residuals): the wider one sets the range
+        if isinstance(robust, (int, float)) and math.isfinite(robust) and not (isinstance(std, (int, float)) and std >= robust):
+            std = float(robust)
         known = isinstance(std, (int, float)) and math.isfinite(std)
         if not known and moved is None:
             warnings.warn(f"{name}: the fit gives no finite standard error; holding it at {value:g} "
