@@ -248,7 +248,7 @@ def test_a_signal_mid_fit_writes_the_best_result_marked_interrupted(tmp_path, pe
     (tmp_path / "slow.yaml").write_text("horizons: [0.2]\noptimizer: cmaes\nnthread: 1\nstarts: 100\n")  # minutes, unless stopped
     args = ["fit", "--model", str(pendulum_path), "--log", str(path), "--params", "damping,armature",
             "--config", str(tmp_path / "slow.yaml"), "--out", str(tmp_path / "out")]
-    got, err = _run_until(args, b"windows)", signum)  # the progress bar names the stage's windows once it runs
+    got, err = _run_until(args, b"best_loss=", signum)  # the progress bar shows a best loss once evaluations are done
     assert got == code, err[-2000:]
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("sysid:") and not line.startswith("sysid: check:")]
