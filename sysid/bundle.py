@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import datetime
 import hashlib
+import json
 import os
 import pathlib
 import sys
@@ -91,7 +92,10 @@ def _write_bundle(out: pathlib.Path, calib: pathlib.Path, result_path: pathlib.P
     written = [io.write_bytes(out / "calibrated.xml", xml_path.read_bytes()),
                io.write_text(out / "randomization.yaml", randomization.to_yaml())]
     for source in actuators:
-        written.append(io.write_bytes(out / ACTUATOR_DIR / source.name, source.read_bytes()))
+        if source.name == ACTUATORS_JSON:
+            written += _write_actuators(out / ACTUATOR_DIR, source, calib)
+        else:
+            written.append(io.write_bytes(out / ACTUATOR_DIR / source.name, source.read_bytes()))
     for source in residual:
         written.append(io.write_bytes(out / RESIDUAL_DIR / source.name, source.read_bytes()))
     delay = result["params"].get("delay", {}).get("value")
@@ -115,6 +119,28 @@ def _write_bundle(out: pathlib.Path, calib: pathlib.Path, result_path: pathlib.P
     }
     io.write_json(out / "manifest.json", manifest)  # last: its presence marks a complete bundle
     return manifest
+
+
+def _write_actuators(folder: pathlib.Path, source: pathlib.Path, calib: pathlib.Path) -> list[pathlib.Path]:
+    """actuators.json into the bundle, with every actuator network (`net:FOLDER`) it uses copied beside
+    it (`net_TARGET/`) and its path rewritten to that copy, so the bundle runs without the fit's files."""
+    meta = load_json(source, what="actuators.json")
+    written = []
+    for m in meta.get("models", []) if isinstance(meta, dict) else []:
+        path = m.get("settings", {}).get("path") if isinstance(m, dict) and m.get("model") == "net" else None
+        if not isinstance(path, str):
+            continue
+        net = pathlib.Path(path)
+        net = net if net.is_absolute() or net.is_dir() else calib / net
+        if not net.is_dir():
+            raise UserError(f"{source}: actuator network folder {path[:100]!r} of {m.get('target')!r} not found; "
+                            "export from where the fit ran, or train the network again")
+        copy = f"net_{m['target']}"
+        for file in sorted(f for f in net.iterdir() if f.is_file()):
+            written.append(io.write_bytes(folder / copy / file.name, file.read_bytes()))
+        m["settings"]["path"] = copy  # relative to actuators.json (`sysid.closedloop.load_actuators`)
+    written.append(io.write_text(folder / ACTUATORS_JSON, json.dumps(meta, indent=2)))
+    return written
 
 
 def _read_result(path: pathlib.Path) -> dict:

@@ -384,8 +384,9 @@ def load_actuators(path: str | pathlib.Path, model: mujoco.MjModel, *, randomize
             kind = m["model"]
             # JSON has no inf: a null setting (e.g. max_current: inf, no limit) takes the model's default.
             settings = {k: v for k, v in m["settings"].items() if v is not None}
-            if kind == "net":
-                kind = f"net:{settings.pop('path')}"
+            if kind == "net":  # a relative folder next to actuators.json (a bundle's copy) is used first
+                folder = pathlib.Path(settings.pop("path"))
+                kind = f"net:{path.parent / folder if not folder.is_absolute() and (path.parent / folder).is_dir() else folder}"
             item = f"{kind}@{m['target']}"
             items.append(item)
             options[item] = {**settings, "fit": list(m.get("fitted") or []) if randomized else [], "per_log": m.get("per_log") or {},

@@ -289,3 +289,44 @@ def test_sysid_fit_loads_a_torchscript_network_only_with_trust_code(trained, tmp
 
     with mock.patch("sysid.fit.fit", side_effect=Reached), pytest.raises(Reached):
         main([*argv, "--trust-code"])  # loads, and gets as far as the fit
+
+
+def test_a_bundle_carries_its_actuator_network_and_runs_without_the_fits_files(trained, tmp_path):
+    """`sysid export` copies the network a fit ran (`net:FOLDER`) into the bundle; the env runs it from
+    there after the original folder is gone, with the torques of the original."""
+    import shutil
+
+    from actuator_models.commands import actuators_summary
+    from sysid.bundle import load_bundle
+    from sysid.envs import make_env
+
+    xml = KNEE_XML.replace('<motor name="knee_motor" joint="knee"/>', '<motor name="knee_motor" joint="knee" ctrlrange="-1 1"/>')
+    model = mujoco.MjModel.from_xml_string(xml)
+    net = shutil.copytree(trained, tmp_path / "knee_net")
+    loop = ClosedLoop(model, [Binding("net", "knee", NetConfig(str(net)))])
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "calibrated.xml").write_text(xml)
+    (calib / "actuators.json").write_text(json.dumps(actuators_summary(loop, [], np.zeros(0))))
+    (calib / "result.json").write_text(json.dumps({
+        "params": {"armature@knee": {"value": 0.01, "initial": 0.01, "lower": 0.0, "upper": 1.0, "std": 1e-4}},
+        "loss": {"initial": 1.0, "final": 1.0}, "optimizer": "lsq", "seed": 0, "logs": [], "version": "0",
+        "actuator_models": ["actuators.json"]}))
+    assert main(["export", str(calib), "--out", str(tmp_path / "bundle")]) == 0
+    copied = json.loads((tmp_path / "bundle" / "actuator_models" / "actuators.json").read_text())
+    assert copied["models"][0]["settings"]["path"] == "net_knee"
+    assert sorted(p.name for p in (tmp_path / "bundle" / "actuator_models" / "net_knee").iterdir()) == sorted(
+        p.name for p in net.iterdir() if p.is_file())
+
+    def observations():
+        env = make_env(str(tmp_path / "bundle"), randomize=False)
+        env.reset(seed=0)
+        out = [env.step(np.array([0.3]))[0] for _ in range(20)]
+        env.close()
+        return np.array(out)
+
+    before = observations()
+    shutil.rmtree(net)  # the fit's network folder is gone: the bundle's copy runs
+    after = observations()
+    np.testing.assert_array_equal(before, after)
+    assert np.ptp(after) > 0  # the network moved the joint
