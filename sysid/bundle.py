@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import sys
 import warnings
 from collections.abc import Mapping
@@ -32,7 +33,7 @@ import mujoco
 import numpy as np
 
 from sysid import io, native
-from sysid.closedloop import ClosedLoop, StepLoop, load_actuators
+from sysid.closedloop import ClosedLoop, StepLoop, load_actuators, network_folder
 from sysid.errors import UserError
 from sysid.inputs import load_json
 from sysid.model import load_model
@@ -125,17 +126,19 @@ def _write_actuators(folder: pathlib.Path, source: pathlib.Path, calib: pathlib.
     """actuators.json into the bundle, with every actuator network (`net:FOLDER`) it uses copied beside
     it (`net_TARGET/`) and its path rewritten to that copy, so the bundle runs without the fit's files."""
     meta = load_json(source, what="actuators.json")
-    written = []
+    written, used = [], set()
     for m in meta.get("models", []) if isinstance(meta, dict) else []:
         path = m.get("settings", {}).get("path") if isinstance(m, dict) and m.get("model") == "net" else None
         if not isinstance(path, str):
             continue
-        net = pathlib.Path(path)
-        net = net if net.is_absolute() or net.is_dir() else calib / net
+        net = network_folder(path, source.parent)
         if not net.is_dir():
-            raise UserError(f"{source}: actuator network folder {path[:100]!r} of {m.get('target')!r} not found; "
+            raise UserError(f"{source}: actuator network folder {path[:100]!r} of {str(m.get('target'))[:60]!r} not found; "
                             "export from where the fit ran, or train the network again")
-        copy = f"net_{m['target']}"
+        copy = f"net_{re.sub(r'[^A-Za-z0-9_.-]', '_', str(m.get('target')))}"  # a file name, whatever the actuator's name
+        while copy in used:
+            copy += "_"
+        used.add(copy)
         for file in sorted(f for f in net.iterdir() if f.is_file()):
             written.append(io.write_bytes(folder / copy / file.name, file.read_bytes()))
         m["settings"]["path"] = copy  # relative to actuators.json (`sysid.closedloop.load_actuators`)
@@ -266,7 +269,8 @@ class Bundle:
             residual = load_residual(self.residual, model)
         if self.actuators_json is None and residual is None:
             return None
-        loop = load_actuators(self.actuators_json, model, randomized=True) if self.actuators_json else ClosedLoop(model, [])
+        loop = (load_actuators(self.actuators_json, model, randomized=True, within=self.actuators_json.parent)
+                if self.actuators_json else ClosedLoop(model, []))
         loop.residual = residual
         return StepLoop(loop, model)
 

@@ -528,7 +528,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     from sysid.data.meta import resolve_meta
     from sysid.export import write_outputs
     from sysid.fit import FitConfig
-    from sysid.heldout import INITIAL, Structure, load_structures, make_folds, shrink_structures
+    from sysid.heldout import COMMAND_LINE, INITIAL, Structure, load_structures, make_folds, shrink_structures
     from sysid.model import load_model
 
     model_path = _urdf_to_mjcf(model_path, actuators_path, out)
@@ -593,7 +593,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
                         model_path=model_path, config_path=config_path, actuator=actuator,
                         nthread=config.nthread) if params or actuator else None
     pending = [f"sysid: {line}" for line in format_report(checked, brief=True).splitlines()] if checked and progress else []
-    base = Structure("command line", params or "", actuator, {})
+    base = Structure(COMMAND_LINE, params or "", actuator, {})
     current: dict = {}  # the delay estimate and actuator loop of the fit in progress
 
     def flush_pending() -> None:
@@ -627,12 +627,13 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         current["extra"], param_set, current["estimate"] = _delay_estimate(model, train, param_set, config_file.params)
         result = fit(model, train, param_set, cfg, progress=progress and not quiet, loop=loop, choose=choose, quiet=True,
                      backend=backend)
-        if not quiet:  # the final fit: default bounds it ended at are widened (`sysid.bounds`), then warnings
+        if not quiet:  # the final fit: default bounds it ended at are widened (`sysid.bounds`; not when nothing was searched)
             from sysid.bounds import adapt_bounds
 
             refit = lambda ps: fit(model, train, ps, cfg, progress=False, loop=loop, choose=choose, quiet=True,  # noqa: E731
                                    backend=backend)
-            result, current["bounds"] = adapt_bounds(result, refit, config_file.params, model=model, say=say)
+            if cfg.optimizer != "none":
+                result, current["bounds"] = adapt_bounds(result, refit, config_file.params, model=model, say=say)
             for message in result.warnings:
                 warnings.warn(message)
         return result, loop
@@ -696,7 +697,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     else:
         result, loop = fit_one(chosen, logs, quiet=False, choose=choose, backend=backend)
     extra.update(current.get("extra", {}))
-    if len(logs) >= 2 and not result.interrupted:  # how much the values move between logs (randomization ranges)
+    if len(logs) >= 2 and not result.interrupted and chosen.name != INITIAL:  # how much the values move between logs
         from sysid.spread import per_log_spread
 
         if say:

@@ -368,11 +368,23 @@ def parse_actuators(text: str, model: mujoco.MjModel, options: Mapping[str, Any]
 
 
 
-def load_actuators(path: str | pathlib.Path, model: mujoco.MjModel, *, randomized: bool = False) -> ClosedLoop:
+def network_folder(text: str, base: pathlib.Path) -> pathlib.Path:
+    """The folder of an actuator network named in actuators.json: a relative one next to actuators.json
+    (`base`, a bundle's copy) first, else as written; a file of the network (net.json, ...) names its folder."""
+    path = pathlib.Path(text)
+    if not path.is_absolute() and (base / path).exists():
+        path = base / path
+    return path.parent if path.is_file() else path
+
+
+def load_actuators(path: str | pathlib.Path, model: mujoco.MjModel, *, randomized: bool = False,
+                   within: pathlib.Path | None = None) -> ClosedLoop:
     """The actuator models of a fit's actuators.json (`sysid fit --actuator`), every number at its fitted value.
 
     randomized: the numbers the fit fitted stay parameters of the loop (`ClosedLoop.params`, named
       KIND@TARGET), so drawn values can replace them (a bundle); else they are fixed settings (`sysid eval`).
+    within: every actuator network must lie in this folder (a bundle's own copies).
+    A network is never loaded as TorchScript from here (that runs its code): `trust_code` in the file is ignored.
     """
     import json
 
@@ -383,10 +395,12 @@ def load_actuators(path: str | pathlib.Path, model: mujoco.MjModel, *, randomize
         for m in meta["models"]:
             kind = m["model"]
             # JSON has no inf: a null setting (e.g. max_current: inf, no limit) takes the model's default.
-            settings = {k: v for k, v in m["settings"].items() if v is not None}
-            if kind == "net":  # a relative folder next to actuators.json (a bundle's copy) is used first
-                folder = pathlib.Path(settings.pop("path"))
-                kind = f"net:{path.parent / folder if not folder.is_absolute() and (path.parent / folder).is_dir() else folder}"
+            settings = {k: v for k, v in m["settings"].items() if v is not None and k != "trust_code"}
+            if kind == "net":  # the folder goes in the settings: a path may hold '@' or ','
+                folder = network_folder(str(settings["path"]), path.parent)
+                if within is not None and not folder.resolve().is_relative_to(within.resolve()):
+                    raise UserError(f"{path}: actuator network {str(settings['path'])[:100]!r} lies outside {within}")
+                settings["path"], kind = str(folder), "net:network"
             item = f"{kind}@{m['target']}"
             items.append(item)
             options[item] = {**settings, "fit": list(m.get("fitted") or []) if randomized else [], "per_log": m.get("per_log") or {},

@@ -195,7 +195,8 @@ def _worse(report: dict, label: str, than: str) -> list[dict]:
     m, ref, out = report["models"][label], report["models"][than], []
     for name in report["logs"]:
         for h in report["horizons"]:
-            if not m["per_log_score"][name][h] <= ref["per_log_score"][name][h]:  # NaN (diverged) counts as worse
+            other = ref["per_log_score"][name][h]  # a diverged (NaN) model is worse; one that beats a diverged one is not
+            if np.isfinite(other) and not m["per_log_score"][name][h] <= other:
                 out.append({"model": label, "than": than, "log": name, "horizon": h, "score": m["per_log_score"][name][h],
                             "reference_score": ref["per_log_score"][name][h]})
             for signal, value in m["per_log"][name][h].items():

@@ -30,6 +30,7 @@ from sysid.validate import OPEN, selection_score, validation_report
 SHRINK_GRID = (0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
 ONE_SE, BEST = "1se", "best"  # `--select`: how a candidate is chosen from held-out scores (`choose`)
 RULES = (ONE_SE, BEST)
+COMMAND_LINE = "command line"  # the structure of the command line's own --params / --actuator
 INITIAL = "initial model"  # the ranking's row that keeps the initial values (nothing fitted)
 NO_SEARCH = "none"  # its optimizer (`sysid.optim.NONE`)
 MIN_FOLD_ROWS = 4
@@ -218,7 +219,7 @@ def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: muj
     initial_row = {"name": INITIAL, "params": s.params, "actuator": s.actuator, "run": run,
                    "score": rows[start]["score_initial"], "score_se": rows[start]["score_initial_se"],
                    "score_initial": rows[start]["score_initial"], "n_params": 0}
-    rows.append(initial_row)
+    rows.insert(0, initial_row)  # first: on a tie the initial model is kept
     chosen = choose(rows, rule)
     ranking = sorted(rows, key=lambda r: _finite(r["score"]))
     for row in ranking:
@@ -255,7 +256,8 @@ def _finite(x: float) -> float:
 
 def shrink_structures(base: Structure, grid: Sequence[float] = SHRINK_GRID) -> list[Structure]:
     """`--shrink auto`: the base structure at every shrinkage strength of the grid."""
-    return [dataclasses.replace(base, name=f"shrink {s:g}", run={**base.run, "shrink": float(s)}) for s in grid]
+    prefix = "" if base.name == COMMAND_LINE else f"{base.name}, "  # unique names when several structures are shrunk
+    return [dataclasses.replace(base, name=f"{prefix}shrink {s:g}", run={**base.run, "shrink": float(s)}) for s in grid]
 
 
 def load_structures(path: str | os.PathLike, base: Structure, *, keys: Sequence[str]) -> list[Structure]:
