@@ -21,6 +21,9 @@ dataset's adapter writes it.
   and a current limit (datasets/bam_xl330/structures.yaml's second candidate), one fit over the six
   training logs, the firmware kp a per-log setting; fit_servo.yaml's budget (CMA-ES 200 evaluations on
   0.5 s windows, 10 least-squares iterations on 1 s windows), one start.
+* BAM m1 as BAM's code runs it (HEAD and af22604): the published values in BAM's DC motor model
+  (duty 0.00246 kp error, 7.4 V, back-EMF not compensated, the centre of mass turned by q_offset), run
+  as an actuator model in the loop through a fit folder that `sysid fit --optimizer none` writes.
 * BAM m1 published (HEAD and af22604): BAM's fits converted to MJCF position actuators as in
   benchmarks/real_generalization.py (gain kt 7.4 V 0.00246 kp / R, damping friction_viscous + kt^2 / R,
   limit kt 7.4 / R).
@@ -80,6 +83,30 @@ def python_config(path: pathlib.Path) -> pathlib.Path:
     return rg.write_text(path, yaml.safe_dump(config, sort_keys=False))
 
 
+M1 = {"m1 HEAD (BAM's model)": "reference_params_at_HEAD", "m1 af22604 (BAM's model)": "reference_params_at_af22604"}
+
+
+def m1_folder(folder: pathlib.Path, label: str, train: list[str]) -> dict:
+    """BAM's m1 fit run as BAM's code runs it (the DC motor in the loop: duty = 0.00246 kp error,
+    torque = kt (duty 7.4 V - kt qd) / R; armature, Coulomb and viscous friction, the centre of mass
+    turned by q_offset), as a fit folder `sysid eval --fit` scores: `sysid fit --optimizer none` keeps
+    these values and writes calibrated.xml and actuators.json with them."""
+    ref = json.loads((rg.REAL / "bam_xl330" / M1[label] / "m1.json").read_text())
+    off = ref["q_offset"]
+    xml = rg.substitute((DATA / "bench.xml").read_text(), [
+        ('armature="0.005" damping="0.05" frictionloss="0.05"',
+         f'armature="{ref["armature"]:.8g}" damping="{ref["friction_viscous"]:.8g}" frictionloss="{ref["friction_base"]:.8g}"'),
+        ('<inertial pos="0 0 -0.1"', f'<inertial pos="{-0.1 * np.sin(off):.8g} 0 {-0.1 * np.cos(off):.8g}"')])
+    name = "m1_head" if "HEAD" in label else "m1_af22604"
+    config = yaml.safe_load((DATA / "fit_servo.yaml").read_text())
+    config.pop("params", None)
+    config["actuators"]["dcmotor@servo"].update({"kt": ref["kt"], "R": ref["R"], "vin": 7.4, "duty_gain": 0.00246, "fit": []})
+    base = ["--model", rg.rel(rg.write_text(folder / f"{name}.xml", xml)),
+            "--config", rg.rel(rg.write_text(folder / f"{name}.yaml", yaml.safe_dump(config, sort_keys=False))),
+            "--actuator", "dcmotor@servo", "--params", "armature", "--optimizer", "none", *(a for p in train for a in ("--log", p))]
+    return rg.fit(folder / f"fit_{name}", base, [])
+
+
 def run(held: str, csvs: dict, cmaes: int, starts: int) -> dict:
     folder = OUT / f"held_{held}"
     train_types = [t for t in TYPES if t != held]
@@ -88,9 +115,13 @@ def run(held: str, csvs: dict, cmaes: int, starts: int) -> dict:
                    "--actuator", "dcmotor@servo", "--params", "armature,frictionloss,damping",
                    *(a for t in train_types for kp in KPS for a in ("--log", rg.rel(csvs[(t, kp)])))]
     fits["python load friction"] = rg.fit(folder / "fit_python", python_base, [])
+    train = [rg.rel(csvs[(t, kp)]) for t in train_types for kp in KPS]
+    for label in M1:
+        fits[label] = m1_folder(folder, label, train)
     for kp in KPS:
         references = rg.bam_models(OUT / "models", kp)
-        folders = {"python load friction": folder / "fit_python"}
+        folders = {"python load friction": folder / "fit_python",
+                   **{label: folder / ("fit_m1_head" if "HEAD" in label else "fit_m1_af22604") for label in M1}}
         for label, params in NATIVE.items():
             name = label.replace(" ", "_")
             base = ["--model", rg.rel(references["nominal"]), "--config", rg.rel(native_config(folder / f"{name}_kp{kp}.yaml", label, kp, cmaes)),
@@ -105,7 +136,7 @@ def run(held: str, csvs: dict, cmaes: int, starts: int) -> dict:
 
 
 def table(results: dict) -> str:
-    labels = ["native position", "native dcmotor", "python load friction", "published_head", "published_af22604"]
+    labels = ["native position", "native dcmotor", "python load friction", *M1, "published_head", "published_af22604"]
     lines = ["| held out | horizon | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
     for held, result in results.items():
         cases = list(result["rows"].values())
