@@ -29,7 +29,7 @@ def chromium() -> str:
 def inspect_page(html: pathlib.Path, *, expression: str, screenshot: pathlib.Path, width: int = 1280,
                  height: int = 900, timeout: float = 60.0) -> dict:
     """{"requests": [url, ...], "errors": [text, ...], "value": the expression's JSON value}; writes the PNG."""
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:  # Chromium's helpers may still write there as it exits
         proc = subprocess.Popen([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                                  "--remote-debugging-port=0", f"--user-data-dir={profile}", f"--window-size={width},{height}",
                                  "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
