@@ -28,7 +28,6 @@ Prints markdown tables and writes the raw numbers to benchmarks/out/arm7_sensors
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import pathlib
 import sys
@@ -39,6 +38,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sysid.cli import fit_files  # noqa: E402
+from generators import load_generator  # noqa: E402
 
 DATASET = REPO / "datasets" / "arm7_sensed"
 OUT = REPO / "benchmarks" / "out" / "arm7_sensors"
@@ -48,10 +48,7 @@ PLAIN = "damping,frictionloss,mass"
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("arm7_generate", DATASET / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_generator('arm7_sensed')
 
 
 def run_seed(seed: int, duration: float, optimizer: str) -> dict:

@@ -23,7 +23,6 @@ Writes benchmarks/out/inverse_arm7/ and prints a markdown table.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import sys
@@ -38,9 +37,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import real_generalization as rg  # noqa: E402
 from sysid.data import load_log  # noqa: E402
 from sysid.inverse import InverseOptions  # noqa: E402
-from sysid.inverse.regressor import consistent, standard_from_model  # noqa: E402
+from sysid.inertial import STANDARD, standard_of  # noqa: E402
+from sysid.inverse.regressor import consistent  # noqa: E402
 from sysid.inverse.solve import build_problem  # noqa: E402
 from sysid.params import parse_params  # noqa: E402
+from generators import load_generator  # noqa: E402
 
 DATA = REPO / "datasets" / "arm7"
 OUT = REPO / "benchmarks" / "out" / "inverse_arm7"
@@ -48,10 +49,7 @@ PARAMS = "inertial,damping,frictionloss"
 
 
 def generator():
-    spec = importlib.util.spec_from_file_location("arm7_generate", DATA / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_generator('arm7')
 
 
 def linear_parameters(model: mujoco.MjModel, names: list[str], friction: dict[str, float]) -> np.ndarray:
@@ -62,8 +60,7 @@ def linear_parameters(model: mujoco.MjModel, names: list[str], friction: dict[st
         if kind in ("viscous", "coulomb"):
             out.append(friction[name])
         else:
-            out.append(standard_from_model(model, model.body(target).id)[["m", "mx", "my", "mz", "Ixx", "Ixy", "Ixz", "Iyy",
-                                                                           "Iyz", "Izz"].index(kind)])
+            out.append(standard_of(model, model.body(target).id)[STANDARD.index(kind)])
     return np.array(out)
 
 
@@ -106,7 +103,7 @@ def main() -> None:
         beta = basis.project(p)
         error = np.abs(beta / beta_true - 1)
         torque = np.sqrt(np.mean((problem.W @ p - problem.y) ** 2))
-        bodies_ok = all(consistent(standard_from_model(model, model.body(f"link{i + 1}").id)) for i in range(7))
+        bodies_ok = all(consistent(standard_of(model, model.body(f"link{i + 1}").id)) for i in range(7))
         rows[label] = {"wall_s": runs[label]["wall_s"] if folder else None,
                        "excited_within_2pct": int(np.sum(error[excited] < 0.02)), "excited": int(excited.sum()),
                        "max_error_excited": float(error[excited].max()),

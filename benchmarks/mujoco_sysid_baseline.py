@@ -37,7 +37,6 @@ run several):
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import pathlib
 import sys
@@ -46,6 +45,8 @@ import time
 import mujoco
 import numpy as np
 import pandas as pd
+
+from generators import load_generator
 
 try:
     from mujoco import sysid
@@ -200,10 +201,7 @@ def fit_with_mujoco_sysid(
 
 
 def _load_generate():
-    spec = importlib.util.spec_from_file_location("arm2_generate", ARM2_DIR / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_generator('arm2')
 
 
 def benchmark_start(truth: dict[str, float], seed: int) -> tuple[dict, dict, dict]:

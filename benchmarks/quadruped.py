@@ -20,7 +20,6 @@ Prints a markdown table and writes the raw numbers to benchmarks/out/quadruped[_
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import pathlib
@@ -38,6 +37,7 @@ sys.path.insert(0, str(REPO))
 from sysid.data import load_log  # noqa: E402
 from sysid.fit import FitConfig, fit  # noqa: E402
 from sysid.params import parse_params  # noqa: E402
+from generators import load_generator  # noqa: E402
 
 DATASET = REPO / "datasets" / "quadruped"
 PARAMS = "mass@torso,friction@*_foot,armature,damping,frictionloss"
@@ -47,10 +47,7 @@ CONFIG = dict(optimizer="lsq", horizons=(0.1,))  # nominal values start in the b
 
 
 def load_generate():
-    spec = importlib.util.spec_from_file_location("quadruped_generate", DATASET / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_generator('quadruped')
 
 
 def run_seed(generate, seed: int, duration: float, *, with_imu: bool, nthread: int | None) -> dict:

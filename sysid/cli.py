@@ -529,6 +529,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
     from sysid.export import write_outputs
     from sysid.fit import FitConfig
     from sysid.heldout import COMMAND_LINE, INITIAL, Structure, load_structures, make_folds, shrink_structures
+    from sysid.optim import NONE
     from sysid.model import load_model
 
     model_path = _urdf_to_mjcf(model_path, actuators_path, out)
@@ -632,7 +633,7 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
 
             refit = lambda ps: fit(model, train, ps, cfg, progress=False, loop=loop, choose=choose, quiet=True,  # noqa: E731
                                    backend=backend)
-            if cfg.optimizer != "none":
+            if cfg.optimizer != NONE:
                 result, current["bounds"] = adapt_bounds(result, refit, config_file.params, model=model, say=say)
             for message in result.warnings:
                 warnings.warn(message)
@@ -657,13 +658,10 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
         structures = [c for s in (structures or [base]) for c in shrink_structures(s)]
     extra: dict = {} if checked is None else {"check": checked.as_dict()}
     chosen, kept = base, {}
-    fold_predictions: dict[str, list[dict]] = {}  # structure name -> its folds' held-out predictions (report.html)
+    fold_fits: dict[str, list[tuple]] = {}  # structure name -> its folds' (index, fold, fit, loop), for report.html
 
     def on_fold(structure, i, fold, result, loop) -> None:
-        from sysid.reportdata import held_out_predictions
-
-        fold_predictions.setdefault(structure.name, []).extend(held_out_predictions(
-            model, result, loop, fold.held, fold.held_names, fold=i + 1, nthread=config.nthread))
+        fold_fits.setdefault(structure.name, []).append((i, fold, result, loop))
 
     if structures:
         from sysid.heldout import rank_structures
@@ -725,10 +723,11 @@ def fit_files(*, model_path: str, log_paths: Sequence[str], params: str | None, 
             model, result.params, result.params.initial, result.values, val_logs, horizon=result.horizon,
             nthread=config.nthread, names=val_names, loop=loop, horizons=eval_horizons)}
         extra["validation"]["starts_chosen_by"] = "validation" if choose is not None else "training loss"
-    heldout = list(fold_predictions.get(chosen.name, []))
-    if val_logs:
-        from sysid.reportdata import held_out_predictions
+    from sysid.reportdata import held_out_predictions
 
+    heldout = [p for i, fold, r, fold_loop in fold_fits.get(chosen.name, [])  # the chosen structure's folds only
+               for p in held_out_predictions(model, r, fold_loop, fold.held, fold.held_names, fold=i + 1, nthread=config.nthread)]
+    if val_logs:
         heldout = held_out_predictions(model, result, loop, val_logs, val_names, nthread=config.nthread) + heldout
     _warn_held_out(extra)
     if result.at_bound:

@@ -257,12 +257,6 @@ class PopulationWorker:
         self.tracks: list[Track] = []
         self.stages: dict[tuple, Any] = {}
 
-    def ready(self) -> int:
-        """The actor's process id, once it runs."""
-        import os
-
-        return os.getpid()
-
     def _serve(self, inputs) -> None:
         """Build the Simulator of the fit whose inputs (model, tracks, params, loop) are in Ray's store at `inputs`."""
         import ray

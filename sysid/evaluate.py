@@ -180,7 +180,6 @@ def evaluate(models: Sequence[ModelUnderTest], logs: Sequence[Log], horizons: Se
                 entry["per_log_score"][name][h] = score(entry["per_log"][name][h], scales)
         out["models"][m.label] = entry
     out["best"] = {h: min(labels, key=lambda k: _nan_last(out["models"][k]["score"][h])) for h in horizons}
-    ref = out["models"][reference]
     out["worse_than_reference"] = [w for k in labels if k != reference for w in _worse(out, k, reference)]
     # Every fit against every plain model, so one run names each model that predicts better than a fit.
     fitted = [m.label for m in models if m.fitted]

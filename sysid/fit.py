@@ -25,7 +25,7 @@ from sysid.loss import ROBUST_LOSSES, ShootingLoss, Windows
 from sysid.memory import check_memory
 from sysid.objective import EXPLAINED_LOSS, Objective
 from sysid.optim.blocks import block_uncertainty
-from sysid.optim import select_optimizers
+from sysid.optim import NONE, select_optimizers
 from sysid.priors import ExtraResiduals, Priors, check_priors
 from sysid.progress import Progress
 from sysid.params import ParamSet
@@ -264,6 +264,15 @@ def fit_start(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, conf
     return dataclasses.replace(r, warnings=tuple(dict.fromkeys(str(w.message) for w in caught)))
 
 
+def initial_and_fitted(final: ShootingLoss, params: ParamSet, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The windows of `final` simulated at the initial and at the fitted values: (2, m) entries (NaN
+    where a window diverged) and (2,) losses, the mean squared residual in noise units (a FitResult's
+    loss_initial, loss_final)."""
+    simulated, ok = final.simulate(np.stack([params.initial, values]))
+    simulated[~ok[:, final.windows.entry_window]] = np.nan
+    return simulated, np.mean(((simulated - final.windows.entry_target) / final.windows.entry_sigma) ** 2, axis=1)
+
+
 def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: FitConfig, *, progress: bool, loop=None,
          backend: "RayBackend | None" = None, extra_residuals=None) -> FitResult:
     start_time = time.perf_counter()
@@ -371,9 +380,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
     unc = block_uncertainty(objective, x, r)
     for problem in unc.problems:
         warnings.warn(problem, stacklevel=3)
-    simulated, ok = final.simulate(np.stack([params.initial, values]))
-    simulated[~ok[:, final.windows.entry_window]] = np.nan
-    losses = np.mean(((simulated - final.windows.entry_target) / final.windows.entry_sigma) ** 2, axis=1)
+    simulated, losses = initial_and_fitted(final, params, values)
     # The number tested is the printed "loss ... -> final": residuals are in noise units, so a model
     # that explains the logs scores about 1.
     if not losses[1] <= POOR_FIT_LOSS and not interrupted and searched:
@@ -406,7 +413,7 @@ def _fit(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, config: F
         history=history,
         stages=stages,
         interrupted=interrupted,
-        optimizer="+".join(o.name for o in chain) or "none",
+        optimizer="+".join(o.name for o in chain) or NONE,
         tracks=tracks,
         windows=final.windows,
         simulated=simulated,

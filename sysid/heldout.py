@@ -22,6 +22,7 @@ import numpy as np
 
 from sysid.data import Log
 from sysid.errors import UserError
+from sysid.optim import NONE
 from sysid.validate import OPEN, selection_score, validation_report
 
 # Strengths `--shrink auto` chooses from (0: none). The data term holds thousands of residuals, so a
@@ -32,7 +33,6 @@ ONE_SE, BEST = "1se", "best"  # `--select`: how a candidate is chosen from held-
 RULES = (ONE_SE, BEST)
 COMMAND_LINE = "command line"  # the structure of the command line's own --params / --actuator
 INITIAL = "initial model"  # the ranking's row that keeps the initial values (nothing fitted)
-NO_SEARCH = "none"  # its optimizer (`sysid.optim.NONE`)
 MIN_FOLD_ROWS = 4
 
 
@@ -215,7 +215,7 @@ def rank_structures(fit_one: FitOne, structures: Sequence[Structure], model: muj
     # (they differ when actuator models do), nothing fitted.
     start = min(range(len(rows)), key=lambda i: _finite(rows[i]["score_initial"]))
     s = structures[start]
-    run = {**{k: v for k, v in s.run.items() if k != "shrink"}, "optimizer": NO_SEARCH, "starts": 1}
+    run = {**{k: v for k, v in s.run.items() if k != "shrink"}, "optimizer": NONE, "starts": 1}
     initial_row = {"name": INITIAL, "params": s.params, "actuator": s.actuator, "run": run,
                    "score": rows[start]["score_initial"], "score_se": rows[start]["score_initial_se"],
                    "score_initial": rows[start]["score_initial"], "n_params": 0}

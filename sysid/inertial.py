@@ -26,18 +26,39 @@ import numpy as np
 NAMES = ("alpha", "d1", "d2", "d3", "s12", "s23", "s13", "t1", "t2", "t3")
 
 
-def theta_from_body(model: mujoco.MjModel, body: int) -> np.ndarray:
-    """(10,) log-Cholesky coordinates of `body`'s compiled inertial."""
-    mass, com = float(model.body_mass[body]), model.body_ipos[body]
+STANDARD = ("m", "mx", "my", "mz", "Ixx", "Ixy", "Ixz", "Iyy", "Iyz", "Izz")
+"""The ten standard parameters of a body: mass, first moment m c, inertia about the body origin."""
+
+
+def standard_of(model: mujoco.MjModel, body: int) -> np.ndarray:
+    """(10,) standard parameters (`STANDARD`) of `body`'s compiled inertial."""
+    mass, com = float(model.body_mass[body]), np.array(model.body_ipos[body])
     rot = np.empty(9)
     mujoco.mju_quat2Mat(rot, model.body_iquat[body])
     rot = rot.reshape(3, 3)
-    inertia_com = rot @ np.diag(model.body_inertia[body]) @ rot.T
-    inertia_o = inertia_com + mass * (com @ com * np.eye(3) - np.outer(com, com))
+    inertia_o = rot @ np.diag(model.body_inertia[body]) @ rot.T + mass * (com @ com * np.eye(3) - np.outer(com, com))
+    return np.array([mass, *(mass * com), *inertia_o[np.triu_indices(3)]])
+
+
+def pseudo_from_standard(phi: np.ndarray) -> np.ndarray:
+    """(10,) standard parameters -> (4, 4) pseudo-inertia; positive definite iff physically consistent."""
+    inertia = np.array([[phi[4], phi[5], phi[6]], [phi[5], phi[7], phi[8]], [phi[6], phi[8], phi[9]]])
     pseudo = np.zeros((4, 4))
-    pseudo[:3, :3] = 0.5 * np.trace(inertia_o) * np.eye(3) - inertia_o
-    pseudo[:3, 3] = pseudo[3, :3] = mass * com
-    pseudo[3, 3] = mass
+    pseudo[:3, :3] = 0.5 * np.trace(inertia) * np.eye(3) - inertia
+    pseudo[:3, 3] = pseudo[3, :3] = phi[1:4]
+    pseudo[3, 3] = phi[0]
+    return pseudo
+
+
+def standard_from_pseudo(pseudo: np.ndarray) -> np.ndarray:
+    """(4, 4) pseudo-inertia -> (10,) standard parameters."""
+    second = pseudo[:3, :3]
+    inertia = np.trace(second) * np.eye(3) - second
+    return np.array([pseudo[3, 3], *pseudo[:3, 3], *inertia[np.triu_indices(3)]])
+
+
+def theta_from_pseudo(pseudo: np.ndarray) -> np.ndarray:
+    """(4, 4) positive-definite pseudo-inertia -> (10,) log-Cholesky coordinates."""
     flip = np.eye(4)[::-1]
     u = flip @ np.linalg.cholesky(flip @ pseudo @ flip) @ flip  # upper triangular, J = U U^T
     scale = u[3, 3]
@@ -45,21 +66,48 @@ def theta_from_body(model: mujoco.MjModel, body: int) -> np.ndarray:
     return np.array([np.log(scale), *np.log(np.diag(v)[:3]), v[0, 1], v[1, 2], v[0, 2], *v[:3, 3]])
 
 
-def body_from_theta(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-    """(10,) theta -> mass (kg), com (3,) m, iquat (4,) of the principal axes, inertia (3,) kg m^2."""
+def pseudo_from_theta(theta: np.ndarray) -> np.ndarray:
+    """(10,) log-Cholesky coordinates -> (4, 4) pseudo-inertia U U^T."""
     alpha, d1, d2, d3, s12, s23, s13, t1, t2, t3 = theta
     u = np.exp(alpha) * np.array([[np.exp(d1), s12, s13, t1], [0, np.exp(d2), s23, t2], [0, 0, np.exp(d3), t3], [0, 0, 0, 1]])
-    pseudo = u @ u.T
-    mass = float(pseudo[3, 3])
-    com = pseudo[:3, 3] / mass
-    second = pseudo[:3, :3] - mass * np.outer(com, com)  # S about the centre of mass
-    inertia_com = np.trace(second) * np.eye(3) - second
-    moments, axes = np.linalg.eigh(inertia_com)
+    return u @ u.T
+
+
+def standard_from_theta(theta: np.ndarray) -> np.ndarray:
+    """(10,) log-Cholesky coordinates -> (10,) standard parameters."""
+    return standard_from_pseudo(pseudo_from_theta(theta))
+
+
+def principal(phi: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """(10,) standard parameters (m != 0) -> the body arrays: mass (kg), com (3,) m, iquat (4,) of the
+    principal axes, inertia (3,) kg m^2 about the centre of mass."""
+    mass = float(phi[0])
+    com = np.asarray(phi[1:4]) / mass
+    inertia_o = np.array([[phi[4], phi[5], phi[6]], [phi[5], phi[7], phi[8]], [phi[6], phi[8], phi[9]]])
+    moments, axes = np.linalg.eigh(inertia_o - mass * (com @ com * np.eye(3) - np.outer(com, com)))
     if np.linalg.det(axes) < 0:
         axes[:, 2] = -axes[:, 2]
     quat = np.empty(4)
     mujoco.mju_mat2Quat(quat, axes.ravel())
     return mass, com, quat, moments
+
+
+def write_standard(model: mujoco.MjModel, body: int, phi: np.ndarray) -> None:
+    """Write (10,) standard parameters (m != 0, consistent or not) into `model`'s body arrays."""
+    model.body_mass[body], model.body_ipos[body], model.body_iquat[body], model.body_inertia[body] = principal(phi)
+    # The compiler marks a body whose inertial frame coincides with its own (body_sameframe) and
+    # kinematics then skips body_ipos / body_iquat: a written centre of mass or rotation would be ignored.
+    model.body_sameframe[body] = mujoco.mjtSameFrame.mjSAMEFRAME_NONE
+
+
+def theta_from_body(model: mujoco.MjModel, body: int) -> np.ndarray:
+    """(10,) log-Cholesky coordinates of `body`'s compiled inertial."""
+    return theta_from_pseudo(pseudo_from_standard(standard_of(model, body)))
+
+
+def body_from_theta(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """(10,) theta -> mass (kg), com (3,) m, iquat (4,) of the principal axes, inertia (3,) kg m^2."""
+    return principal(standard_from_theta(theta))
 
 
 def writer(body: int, index: int) -> Callable[[mujoco.MjModel, float], None]:
@@ -70,10 +118,7 @@ def writer(body: int, index: int) -> Callable[[mujoco.MjModel, float], None]:
     def write(m: mujoco.MjModel, v: float) -> None:
         theta = theta_from_body(m, body)
         theta[index] = v
-        m.body_mass[body], m.body_ipos[body], m.body_iquat[body], m.body_inertia[body] = body_from_theta(theta)
-        # The compiler marks a body whose inertial frame coincides with its own (body_sameframe) and
-        # kinematics then skips body_ipos / body_iquat: a written centre of mass or rotation would be ignored.
-        m.body_sameframe[body] = mujoco.mjtSameFrame.mjSAMEFRAME_NONE
+        write_standard(m, body, standard_from_theta(theta))
 
     return write
 

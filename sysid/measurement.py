@@ -17,22 +17,18 @@ parameter; calibrated.xml is unchanged by them (MuJoCo has no native encoder off
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
 from sysid.errors import UserError
+from sysid.floating import split_component
 from sysid.params import MEASUREMENT_KINDS as KINDS
 from sysid.params import ParamSet
 from sysid.track import Track
-_SENSOR = re.compile(r"(.+)\[\d+\]")
-
-
 def sensor_of(signal: str) -> str:
     """A sensor column -> its sensor's name: `gyro[2]` -> `gyro`, `torque` -> `torque`."""
-    m = _SENSOR.fullmatch(signal)
-    return m.group(1) if m else signal
+    return (split_component(signal) or (signal,))[0]
 
 
 class Measurement:

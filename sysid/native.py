@@ -191,7 +191,7 @@ def patch_element(element, fitted: mujoco.MjModel, a: int, kinds: set[str]) -> N
     """Write the fitted `kinds` of actuator `a` into its MJCF element (`xml.etree` Element, edited in
     place) in the attributes of its tag. Raises ValueError for a form it cannot express."""
     fmt = lambda *xs: " ".join(repr(float(x)) for x in xs)  # noqa: E731
-    tag, gain, bias, dyn = element.tag, fitted.actuator_gainprm[a], fitted.actuator_biasprm[a], fitted.actuator_dynprm[a]
+    tag, gain, dyn = element.tag, fitted.actuator_gainprm[a], fitted.actuator_dynprm[a]
     if tag == "general":
         for field in ("gainprm", "biasprm", "dynprm"):
             element.set(field, fmt(*getattr(fitted, f"actuator_{field}")[a]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import warnings
 
 import mujoco
@@ -239,17 +238,13 @@ def bind_log(log: Log, model: mujoco.MjModel) -> Track:
     )
 
 
-_SENSOR_COLUMN = re.compile(r"(.+)\[(\d+)\]")
-
-
 def _bind_sensors(log: Log, model: mujoco.MjModel) -> dict[str, int]:
     """Sensor column -> its sensordata entry. A column whose sensor is not in the model is ignored
     with a warning; one of the wrong dimension raises UserError naming the sensor."""
     sensors = {model.sensor(s).name: s for s in range(model.nsensor)}
     bound, unknown = {}, []
     for column in log.sensors:
-        m = _SENSOR_COLUMN.fullmatch(column)
-        name, k = (m.group(1), int(m.group(2))) if m else (column, None)
+        name, k = split_component(column) or (column, None)
         if name not in sensors:
             unknown.append(column)
             continue

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import pathlib
+import types
 
 import mujoco
 import numpy as np
@@ -210,3 +212,12 @@ def changed_fields(a: mujoco.MjModel, b: mujoco.MjModel, *, rtol: float = 0.0, a
 
 # Arrays that mj_setConst derives from the fitted ones (masses, armature, gear, com).
 DERIVED_FIELDS = {"actuator_acc0", "body_invweight0", "dof_invweight0", "dof_M0", "body_subtreemass", "dof_length", "bvh_aabb"}
+
+
+def load_generator(dataset: str) -> types.ModuleType:
+    """datasets/<dataset>/generate.py, loaded as a module (the folder is no package)."""
+    path = pathlib.Path(__file__).resolve().parents[1] / "datasets" / dataset / "generate.py"
+    spec = importlib.util.spec_from_file_location(f"{dataset}_generate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import pathlib
 import json
 
 import mujoco
@@ -19,6 +17,7 @@ from sysid.data import Log
 from sysid.fit import FitConfig, fit
 from sysid.model import load_model
 from sysid.params import parse_params
+from conftest import load_generator
 
 # Two independent pendulums: "ja" is driven, "jb" can be held still.
 TWO_XML = """\
@@ -122,10 +121,7 @@ def test_bundled_arm2_logs_pass_with_every_parameter_identifiable(tmp_path, caps
 
 
 def _arm2_generator():
-    spec = importlib.util.spec_from_file_location("arm2_generate", pathlib.Path(__file__).resolve().parents[1] / "datasets" / "arm2" / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_generator('arm2')
 
 
 def test_predicted_std_agrees_with_the_spread_of_fits_over_noise_seeds():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 import warnings
 
@@ -19,6 +18,7 @@ from sysid.mjcf import patch_mjcf
 from sysid.params import parse_params
 from sysid.sim import Simulator
 from sysid.track import bind_log
+from conftest import load_generator
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 QUADRUPED = REPO / "datasets" / "quadruped"
@@ -31,10 +31,7 @@ BALL_XML = """<mujoco><option timestep="0.002"/><worldbody>
 
 
 def _generate():
-    spec = importlib.util.spec_from_file_location("quadruped_generate", QUADRUPED / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_generator('quadruped')
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """Inverse-dynamics identification (sysid.inverse): the regressor, the 7-DoF arm, intervals under model error."""
 
-import importlib.util
 import pathlib
 import time
 
@@ -11,11 +10,13 @@ import pytest
 from sysid.data import Log
 from sysid.errors import UserError
 from sysid.inverse import FilterSpec, InverseOptions, fit_inverse
-from sysid.inverse.regressor import body_regressor, consistent, inverse_model, inverse_torques, standard_from_model
+from sysid.inertial import standard_of as standard_from_model
+from sysid.inverse.regressor import body_regressor, consistent, inverse_model, inverse_torques
 from sysid.inverse.signals import prepare
 from sysid.inverse.solve import build_problem, solve_linear
 from sysid.params import parse_params
 from sysid.sim import single_threaded_blas
+from conftest import load_generator
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PENDULUM = """<mujoco><option timestep="0.005"/><worldbody><body name="link"><joint name="hinge" axis="0 1 0"/>
@@ -81,10 +82,7 @@ def test_robust_intervals_cover_under_model_error():
 
 
 def _arm7():
-    spec = importlib.util.spec_from_file_location("arm7_generate", REPO / "datasets" / "arm7" / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_generator('arm7')
 
 
 def test_arm7_inverse_recovers_base_parameters(tmp_path):
@@ -136,7 +134,7 @@ def test_cli_objective_inverse_and_forward_inverse(tmp_path, capsys):
     import pandas as pd
 
     from sysid.cli import main
-    from sysid.inverse.regressor import pseudo_inertia
+    from sysid.inertial import pseudo_from_standard as pseudo_inertia
 
     (tmp_path / "pendulum.xml").write_text(PENDULUM)
     truth = mujoco.MjModel.from_xml_string(PENDULUM.replace('mass="1.0"', 'mass="1.3"'))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import warnings
@@ -17,6 +16,7 @@ from sysid.fit import FitConfig, fit
 from sysid.model import load_model
 from sysid.params import parse_params
 from sysid.track import bind_log
+from conftest import load_generator
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ARM7 = ROOT / "datasets" / "arm7_sensed"
@@ -41,10 +41,7 @@ IMU_XML = """
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("arm7_generate", ARM7 / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_generator('arm7_sensed')
 
 
 def _imu_files(tmp_path, header: str, rows: list[str]) -> tuple[mujoco.MjModel, pathlib.Path]:

@@ -204,12 +204,18 @@ class _Problem:
             self.targets.append(qdd[joint])
             self.coupling.append(_standard(np.stack(columns, axis=1)))
         self.actuators = [(a, log.time, log.ctrl[a]) for a in pairs]
-        self.block = np.minimum(np.arange(self.rows) * SEGMENTS // max(self.rows, 1), SEGMENTS - 1)
+        block = np.minimum(np.arange(self.rows) * SEGMENTS // max(self.rows, 1), SEGMENTS - 1)
+        edges = np.searchsorted(block, np.arange(SEGMENTS + 1))  # the jackknife blocks are contiguous rows
+        self.blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
         # Per block, the products of the regressors that do not depend on the delay (states and
-        # coupling terms): a cost then needs only the delayed commands' products, and the rows left out
-        # by a jackknife mask are one block's share subtracted from the total.
-        self.fixed = [np.concatenate([self.states, coupling], axis=1) for coupling in self.coupling]
-        self.fixed_products = [_block_products(self.block, d, d, y) for d, y in zip(self.fixed, self.targets)]
+        # coupling terms) and of the targets: a cost then needs only the delayed commands' products,
+        # and the rows a jackknife mask leaves out are one block's share subtracted from the total.
+        self.fixed = []
+        for coupling, y in zip(self.coupling, self.targets):
+            design = np.concatenate([self.states, coupling], axis=1)
+            self.fixed.append((_per_block(self.blocks, design, design), _per_block(self.blocks, design, y),
+                               _per_block(self.blocks, y, y), np.array([y[s].sum() for s in self.blocks]),
+                               np.array([s.stop - s.start for s in self.blocks], float)))
 
     def _filter(self, x: np.ndarray, deriv: int = 0) -> np.ndarray:
         return savgol_filter(x, self.window, _POLYORDER, deriv=deriv, delta=self.period, mode="interp")
@@ -233,15 +239,16 @@ class _Problem:
             columns = [self._filter(self.delayed(t, u, delay))[self.keep] for _, t, u in self.actuators]
             commands = np.stack(columns, axis=1) / np.maximum([np.std(c) for c in columns], 1e-12)
         total = np.zeros(1 + SEGMENTS)
-        for fixed, (gram_f, rhs_f, yy, ysum, count), y in zip(self.fixed, self.fixed_products, self.targets):
+        if commands is not None:  # the commands' products with themselves and with the states, shared by all joints
+            gram_c, cross_s = _per_block(self.blocks, commands, commands), _per_block(self.blocks, commands, self.states)
+        for coupling, y, (gram_f, rhs_f, yy, ysum, count) in zip(self.coupling, self.targets, self.fixed):
             if commands is None:
                 gram, rhs = gram_f, rhs_f
-            else:  # the design [commands | fixed], block by block
-                gram_c, rhs_c, *_ = _block_products(self.block, commands, commands, y)
-                cross = _block_cross(self.block, commands, fixed)
+            else:  # the design [commands | states | coupling], block by block
+                cross = np.concatenate([cross_s, _per_block(self.blocks, commands, coupling)], axis=2)
                 gram = np.concatenate([np.concatenate([gram_c, cross], axis=2),
                                        np.concatenate([cross.transpose(0, 2, 1), gram_f], axis=2)], axis=1)
-                rhs = np.concatenate([rhs_c, rhs_f], axis=1)
+                rhs = np.concatenate([_per_block(self.blocks, commands, y), rhs_f], axis=1)
             for k in range(1 + SEGMENTS):  # k = 0: every row; k > 0: block k - 1 left out
                 keep = slice(None) if k == 0 else np.arange(SEGMENTS) != k - 1
                 g, b = gram[keep].sum(axis=0), rhs[keep].sum(axis=0)
@@ -250,19 +257,9 @@ class _Problem:
         return total / len(self.targets)
 
 
-def _block_products(block: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per block (SEGMENTS): a^T b (S, ca, cb), a^T y (S, ca), y^T y (S,), sum y (S,), rows (S,)."""
-    gram = _block_cross(block, a, b)
-    rhs = np.stack([a[block == k].T @ y[block == k] for k in range(SEGMENTS)])
-    yy = np.array([y[block == k] @ y[block == k] for k in range(SEGMENTS)])
-    ysum = np.array([y[block == k].sum() for k in range(SEGMENTS)])
-    count = np.bincount(block, minlength=SEGMENTS).astype(float)
-    return gram, rhs, yy, ysum, count
-
-
-def _block_cross(block: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per block a^T b: (SEGMENTS, ca, cb)."""
-    return np.stack([a[block == k].T @ b[block == k] for k in range(SEGMENTS)])
+def _per_block(blocks: list[slice], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a^T b over each block's rows: (SEGMENTS, ...) for a (R, ca) or (R,), b (R, cb) or (R,)."""
+    return np.stack([a[s].T @ b[s] for s in blocks])
 
 
 def _residual_from_products(gram: np.ndarray, rhs: np.ndarray, yy: float) -> float:

@@ -21,63 +21,17 @@ import mujoco
 import numpy as np
 import scipy.linalg
 
+from sysid.inertial import pseudo_from_standard, write_standard
 from sysid.inverse.signals import Samples
 
-STANDARD = ("m", "mx", "my", "mz", "Ixx", "Ixy", "Ixz", "Iyy", "Iyz", "Izz")
 ZERO_COLUMN = 1e-9  # a column this small relative to the largest is zero (rounding of the differences)
 RANK_TOL = 1e-7  # |R_ii| / |R_00| of the column-scaled regressor below this: a dependent column
 
 
-def standard_from_model(model: mujoco.MjModel, body: int) -> np.ndarray:
-    """(10,) standard parameters of `body`'s compiled inertial."""
-    m, c = float(model.body_mass[body]), np.array(model.body_ipos[body])
-    rot = np.empty(9)
-    mujoco.mju_quat2Mat(rot, model.body_iquat[body])
-    rot = rot.reshape(3, 3)
-    inertia = rot @ np.diag(model.body_inertia[body]) @ rot.T + m * (c @ c * np.eye(3) - np.outer(c, c))
-    return np.array([m, *(m * c), inertia[0, 0], inertia[0, 1], inertia[0, 2], inertia[1, 1], inertia[1, 2], inertia[2, 2]])
-
-
-def standard_from_theta(theta: np.ndarray) -> np.ndarray:
-    """(10,) log-Cholesky coordinates (`sysid.inertial`) -> (10,) standard parameters."""
-    alpha, d1, d2, d3, s12, s23, s13, t1, t2, t3 = theta
-    u = np.exp(alpha) * np.array([[np.exp(d1), s12, s13, t1], [0, np.exp(d2), s23, t2], [0, 0, np.exp(d3), t3], [0, 0, 0, 1]])
-    pseudo = u @ u.T
-    second = pseudo[:3, :3]
-    inertia = np.trace(second) * np.eye(3) - second
-    return np.array([pseudo[3, 3], *pseudo[:3, 3], inertia[0, 0], inertia[0, 1], inertia[0, 2], inertia[1, 1], inertia[1, 2], inertia[2, 2]])
-
-
-def pseudo_inertia(phi: np.ndarray) -> np.ndarray:
-    """(10,) standard parameters -> (4, 4) pseudo-inertia; positive definite iff physically consistent."""
-    inertia = np.array([[phi[4], phi[5], phi[6]], [phi[5], phi[7], phi[8]], [phi[6], phi[8], phi[9]]])
-    pseudo = np.zeros((4, 4))
-    pseudo[:3, :3] = 0.5 * np.trace(inertia) * np.eye(3) - inertia
-    pseudo[:3, 3] = pseudo[3, :3] = phi[1:4]
-    pseudo[3, 3] = phi[0]
-    return pseudo
-
-
 def consistent(phi: np.ndarray, *, rtol: float = 1e-9) -> bool:
     """True when the body `phi` (10,) is physically consistent (positive-definite pseudo-inertia)."""
-    eig = np.linalg.eigvalsh(pseudo_inertia(phi))
+    eig = np.linalg.eigvalsh(pseudo_from_standard(phi))
     return bool(eig.min() > rtol * max(eig.max(), 1e-300))
-
-
-def write_standard(model: mujoco.MjModel, body: int, phi: np.ndarray) -> None:
-    """Write (10,) standard parameters into `model`'s body arrays. Any phi with m != 0 is written,
-    consistent or not (the arrays then hold what MuJoCo's dynamics computes with, linearly)."""
-    m = float(phi[0])
-    c = np.asarray(phi[1:4]) / m
-    inertia_o = np.array([[phi[4], phi[5], phi[6]], [phi[5], phi[7], phi[8]], [phi[6], phi[8], phi[9]]])
-    inertia_c = inertia_o - m * (c @ c * np.eye(3) - np.outer(c, c))
-    moments, axes = np.linalg.eigh(inertia_c)
-    if np.linalg.det(axes) < 0:
-        axes[:, 2] = -axes[:, 2]
-    quat = np.empty(4)
-    mujoco.mju_mat2Quat(quat, axes.ravel())
-    model.body_mass[body], model.body_ipos[body], model.body_iquat[body], model.body_inertia[body] = m, c, quat, moments
-    model.body_sameframe[body] = mujoco.mjtSameFrame.mjSAMEFRAME_NONE  # else MuJoCo skips body_ipos / body_iquat
 
 
 def inverse_model(model: mujoco.MjModel) -> mujoco.MjModel:

@@ -19,7 +19,8 @@ import mujoco
 import numpy as np
 
 from sysid.data import Log
-from sysid.fit import FitConfig, FitResult, fit
+from sysid.fit import FitConfig, FitResult, fit, initial_and_fitted
+from sysid.inertial import STANDARD
 from sysid.inverse.solve import InverseOptions, InverseResult, fit_inverse
 from sysid.loss import ShootingLoss
 from sysid.params import ParamSet
@@ -53,9 +54,7 @@ def _as_fit_result(model: mujoco.MjModel, logs: Sequence[Log], inv: InverseResul
     sim = Simulator(model, params, nthread=config.nthread)
     try:
         final = ShootingLoss(sim, tracks, config.horizons[-1], robust=config.loss)
-        simulated, ok = final.simulate(np.stack([params.initial, values]))
-        simulated[~ok[:, final.windows.entry_window]] = np.nan
-        losses = np.mean(((simulated - final.windows.entry_target) / final.windows.entry_sigma) ** 2, axis=1)
+        simulated, losses = initial_and_fitted(final, params, values)
         return FitResult(
             params=params, values=values, uncertainty=inv.uncertainty, loss_initial=float(losses[0]), loss_final=float(losses[1]),
             rmse_initial=final.rmse(simulated[0]), rmse_final=final.rmse(simulated[1]), horizon=config.horizons[-1],
@@ -86,8 +85,7 @@ def inverse_report(inv: InverseResult, *, objective: str, weight: float) -> dict
         "rank": inv.linear.base.rank,
         "columns": len(prob.names),
         "friction_terms": inv.extra,
-        "bodies": {name: {"consistent": bool(ok), "standard": dict(zip(("m", "mx", "my", "mz", "Ixx", "Ixy", "Ixz", "Iyy", "Iyz", "Izz"),
-                                                                       map(float, phi)))}
+        "bodies": {name: {"consistent": bool(ok), "standard": dict(zip(STANDARD, map(float, phi)))}
                    for name, ok, phi in zip(prob.body_names, inv.consistent, inv.phi)},
         "intervals": {"robust": "cluster-robust sandwich and block bootstrap over windows of block_s (filter); 95% "
                                 "intervals use Student's t with windows - 1 degrees of freedom",

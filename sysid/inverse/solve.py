@@ -17,7 +17,6 @@ consistent solve in the log-Cholesky coordinates of `sysid.inertial`.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from collections.abc import Sequence
@@ -26,13 +25,12 @@ import mujoco
 import numpy as np
 from scipy import optimize, stats
 
-from sysid import inertial
 from sysid.data import Log
 from sysid.errors import UserError
+from sysid.inertial import STANDARD, pseudo_from_standard, standard_from_pseudo, standard_from_theta, standard_of, theta_from_pseudo
 from sysid.inverse import friction as fr
 from sysid.inverse.intervals import block_bootstrap, sandwich
-from sysid.inverse.regressor import (STANDARD, BaseParameters, base_parameters, body_regressor, consistent,
-                                     pseudo_inertia, standard_from_model, standard_from_theta, write_standard)
+from sysid.inverse.regressor import BaseParameters, base_parameters, body_regressor, consistent
 from sysid.inverse.signals import FilterSpec, Samples, prepare
 from sysid.params import ParamSet
 from sysid.sim import single_threaded_blas
@@ -129,7 +127,7 @@ def build_problem(model: mujoco.MjModel, logs: Sequence[Log], params: ParamSet, 
     armature = [p.target for p in params if p.kind == "armature"]
     cols = [Y.reshape(n * k, -1)]
     names = [f"{s}@{b}" for b in body_names for s in STANDARD]
-    p0 = [standard_from_model(model, b) for b in bodies]
+    p0 = [standard_of(model, b) for b in bodies]
     dof_rows = np.tile(np.arange(k), n)
     for j in armature:
         jk = samples.joints.index(j)
@@ -363,11 +361,8 @@ class _Layout:
     def start(self, lin: LinearSolution) -> np.ndarray:
         """The linear solution as a consistent start inside the bounds."""
         z = np.concatenate([self.params.initial, self.extra_init])
-        scratch = copy.copy(self.model)
         for b, (body, idx) in enumerate(self.theta_index):
-            phi = _nearest_consistent(lin.p[10 * b: 10 * b + 10])
-            write_standard(scratch, body, phi)
-            z[idx] = inertial.theta_from_body(scratch, body)
+            z[idx] = theta_from_pseudo(pseudo_from_standard(_nearest_consistent(lin.p[10 * b: 10 * b + 10])))
         for zi, column in self.map:
             z[zi] = lin.p[column]
         for jk, start, _ in self.sig_index:
@@ -478,12 +473,9 @@ class _Layout:
 def _nearest_consistent(phi: np.ndarray, floor: float = 1e-6) -> np.ndarray:
     """The standard parameters whose pseudo-inertia is the nearest positive-definite one (eigenvalues
     raised to `floor` x the largest)."""
-    pseudo = pseudo_inertia(phi)
+    pseudo = pseudo_from_standard(phi)
     eig, vec = np.linalg.eigh(pseudo)
     if eig.min() > floor * eig.max():
         return phi
     eig = np.maximum(eig, floor * max(eig.max(), 1e-9))
-    fixed = (vec * eig) @ vec.T
-    S = fixed[:3, :3]
-    inertia = np.trace(S) * np.eye(3) - S
-    return np.array([fixed[3, 3], *fixed[:3, 3], inertia[0, 0], inertia[0, 1], inertia[0, 2], inertia[1, 1], inertia[1, 2], inertia[2, 2]])
+    return standard_from_pseudo((vec * eig) @ vec.T)

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 from scipy import optimize
 
-from sysid.objective import Objective, Subspace
+from sysid.objective import Objective
 from sysid.optim import blocks
 from sysid.optim.base import Outcome
 
